@@ -1,0 +1,3 @@
+"""hamail: OCF resource agents and STONITH agents for high-availability mail clusters."""
+
+__version__ = "0.1.0"

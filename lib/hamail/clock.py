@@ -1,0 +1,106 @@
+"""Time as a seam: the real monotonic clock, a fake one for tests, and deadlines every wait derives from."""
+
+import dataclasses
+import time
+from typing import Callable, Optional, Protocol, TypeVar
+
+__all__ = ["Clock", "SystemClock", "FakeClock", "Deadline", "DeadlineExceeded", "poll"]
+
+T = TypeVar("T")
+
+
+class Clock(Protocol):
+    """What the library needs of time: a monotonic reading and a way to wait."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes backwards."""
+
+    def sleep(self, seconds: float) -> None:
+        """Wait this many seconds."""
+
+
+class SystemClock:
+    """The real clock."""
+
+    def monotonic(self) -> float:
+        """Seconds from time.monotonic()."""
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        """Block for the given seconds."""
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class FakeClock:
+    """A clock for tests: sleeping advances it instantly."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        """The fake current time."""
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        """Advance the fake time and record the sleep."""
+        self.sleeps.append(seconds)
+        self.now += max(0.0, seconds)
+
+
+class DeadlineExceeded(Exception):
+    """A bounded wait ran out of time."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Deadline:
+    """A point in time that every wait of one action must end before."""
+
+    clock: Clock
+    end: float
+
+    @classmethod
+    def after(cls, seconds: float, clock: Optional[Clock] = None) -> "Deadline":
+        """A deadline the given seconds from now."""
+        clock = clock or SystemClock()
+        return cls(clock, clock.monotonic() + seconds)
+
+    @classmethod
+    def for_operation(cls, timeout_ms: Optional[int], default_s: float,
+                      clock: Optional[Clock] = None) -> "Deadline":
+        """The deadline of an operation: Pacemaker's timeout (ms) less a margin to report before being killed."""
+        total = timeout_ms / 1000.0 if timeout_ms and timeout_ms > 0 else default_s
+        # Leave time to log, write the exit reason and exit before Pacemaker's timer fires.
+        margin = min(max(total * 0.1, 0.5), 5.0)
+        return cls.after(max(total - margin, total * 0.5), clock)
+
+    def remaining(self) -> float:
+        """Seconds left, never negative."""
+        return max(0.0, self.end - self.clock.monotonic())
+
+    def expired(self) -> bool:
+        """Whether the deadline has passed."""
+        return self.remaining() <= 0.0
+
+    def sub(self, seconds: float) -> "Deadline":
+        """A deadline at most this many seconds from now and never after this one."""
+        return Deadline(self.clock, min(self.end, self.clock.monotonic() + seconds))
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, but never past the deadline."""
+        self.clock.sleep(min(seconds, self.remaining()))
+
+
+def poll(deadline: Deadline, probe: Callable[[], Optional[T]], *, what: str,
+         first: float = 0.05, factor: float = 1.6, longest: float = 1.0) -> T:
+    """Call probe with a short, growing backoff until it returns non-None; DeadlineExceeded when time runs out."""
+    delay = first
+    while True:
+        result = probe()
+        if result is not None:
+            return result
+        if deadline.expired():
+            raise DeadlineExceeded(f"timed out waiting for {what}")
+        deadline.sleep(delay)
+        delay = min(delay * factor, longest)

@@ -1,0 +1,261 @@
+"""The OCF resource-agent contract: environment, context, exit reasons and action dispatch."""
+
+import dataclasses
+import os
+import sys
+import traceback
+from typing import Callable, Mapping, Optional, Sequence, TextIO, Union
+
+from hamail.clock import Clock, Deadline, DeadlineExceeded, SystemClock
+from hamail.exitcodes import OCFExit
+from hamail.log import Scrubber, make_logger
+from hamail.metadata import AgentSpec, build_metadata
+from hamail.params import Config, ParamError
+from hamail.runner import CommandNotFound, CommandRunner, CommandTimeout
+
+__all__ = ["OCFError", "ConfigError", "NotInstalled", "OCFEnv", "Context", "Agent", "run"]
+
+# Actions every agent answers without its own handler.
+_BUILTIN = ("meta-data", "usage", "help", "--help", "validate-all")
+
+
+class OCFError(Exception):
+    """An action failed with a specific OCF code and a one-line reason for the operator."""
+
+    def __init__(self, code: OCFExit, reason: str) -> None:
+        super().__init__(reason)
+        self.code = OCFExit(code)
+        self.reason = reason
+
+
+class ConfigError(OCFError):
+    """The configuration is wrong: fatal for the resource everywhere (OCF_ERR_CONFIGURED)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(OCFExit.ERR_CONFIGURED, reason)
+
+
+class NotInstalled(OCFError):
+    """Software or files the agent needs are missing on this node (OCF_ERR_INSTALLED)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(OCFExit.ERR_INSTALLED, reason)
+
+
+def _int(environ: Mapping[str, str], name: str, default: int = 0) -> int:
+    try:
+        return int(environ.get(name, "") or default)
+    except ValueError:
+        return default
+
+
+@dataclasses.dataclass(frozen=True)
+class OCFEnv:
+    """What Pacemaker tells an agent through the environment, other than instance parameters."""
+
+    raw: Mapping[str, str]
+    instance: str
+    type: str
+    provider: str
+    interval_ms: int
+    timeout_ms: int
+    check_level: int
+    exit_reason_prefix: str
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], agent_name: str) -> "OCFEnv":
+        """Read the OCF variables, tolerating their absence (agents are also run by hand)."""
+        level = _int(environ, "OCF_CHECK_LEVEL")
+        return cls(
+            raw=environ,
+            instance=environ.get("OCF_RESOURCE_INSTANCE", "") or agent_name,
+            type=environ.get("OCF_RESOURCE_TYPE", "") or agent_name,
+            provider=environ.get("OCF_RESOURCE_PROVIDER", "hamail") or "hamail",
+            interval_ms=_int(environ, "OCF_RESKEY_CRM_meta_interval"),
+            timeout_ms=_int(environ, "OCF_RESKEY_CRM_meta_timeout"),
+            check_level=level if level in (0, 10, 20) else 0,
+            exit_reason_prefix=environ.get("OCF_EXIT_REASON_PREFIX", "ocf-exit-reason:"),
+        )
+
+    @property
+    def is_probe(self) -> bool:
+        """A monitor with interval 0: Pacemaker asks whether anything runs, not whether it is healthy."""
+        return self.interval_ms == 0
+
+    def meta(self, name: str, default: str = "") -> str:
+        """A meta attribute (OCF_RESKEY_CRM_meta_<name>, dashes as underscores)."""
+        return self.raw.get("OCF_RESKEY_CRM_meta_" + name.replace("-", "_"), default)
+
+    @property
+    def clone_base(self) -> str:
+        """The resource name without a clone instance suffix (galera:1 -> galera)."""
+        return self.instance.split(":", 1)[0]
+
+    @property
+    def node_name(self) -> str:
+        """This node's name as Pacemaker knows it (falls back to the host name)."""
+        return self.meta("on_node") or os.uname().nodename
+
+
+@dataclasses.dataclass
+class Context:
+    """Everything one action of one agent needs, handed to the action functions."""
+
+    spec: AgentSpec
+    action: str
+    env: OCFEnv
+    config: Config
+    config_errors: list[ParamError]
+    deadline: Deadline
+    runner: CommandRunner
+    clock: Clock
+    log: "object"
+
+    def run(self, argv: Sequence[str], **kwargs):
+        """Run a command bounded by this action's deadline."""
+        kwargs.setdefault("deadline", self.deadline)
+        return self.runner.run(argv, **kwargs)
+
+
+Handler = Callable[[Context], Union[int, OCFExit]]
+Validator = Callable[[Context], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Agent:
+    """An agent: its declarations, its action functions and a validator for checks beyond types."""
+
+    spec: AgentSpec
+    actions: Mapping[str, Handler]
+    validate: Optional[Validator] = None
+
+    def usage(self) -> str:
+        """The usage line and parameter help."""
+        names = sorted(set(self.actions) | {"meta-data", "validate-all", "usage"})
+        return (f"usage: {self.spec.name} {{{'|'.join(names)}}}\n\n{self.spec.shortdesc}\n\n"
+                f"Parameters (as OCF_RESKEY_<name> environment variables):\n{self.spec.params.help_text()}\n")
+
+
+def run(agent: Agent, argv: Sequence[str], environ: Optional[Mapping[str, str]] = None, *,
+        stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None,
+        runner: Optional[CommandRunner] = None, clock: Optional[Clock] = None) -> int:
+    """Dispatch one OCF action and return its exit code; never raises, never prints a traceback."""
+    environ = os.environ if environ is None else environ
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    action = argv[1] if len(argv) > 1 else ""
+    if len(argv) != 2:
+        stderr.write(agent.usage())
+        return OCFExit.ERR_ARGS
+    if action == "meta-data":
+        stdout.write(build_metadata(agent.spec).decode())
+        return OCFExit.SUCCESS
+    if action in ("usage", "help", "--help", "-h"):
+        stdout.write(agent.usage())
+        return OCFExit.SUCCESS
+    if action not in agent.actions and action != "validate-all":
+        stderr.write(agent.usage())
+        _reason(stderr, environ, f"action {action!r} is not implemented by {agent.spec.name}")
+        return OCFExit.ERR_UNIMPLEMENTED
+
+    clock = clock or SystemClock()
+    env = OCFEnv.from_environ(environ, agent.spec.name)
+    config, errors = agent.spec.params.parse(environ)
+    scrubber = Scrubber(config.secrets())
+    log = make_logger(f"{env.type}({env.instance})", environ, config.secrets(), stderr)
+    deadline = Deadline.for_operation(env.timeout_ms, agent.spec.action_timeout(action), clock)
+    ctx = Context(agent.spec, action, env, config, errors, deadline, runner or CommandRunner(environ), clock, log)
+    try:
+        return int(_dispatch(agent, ctx))
+    except OCFError as exc:
+        return _fail(ctx, stderr, scrubber, exc.code, exc.reason)
+    except DeadlineExceeded as exc:
+        return _fail(ctx, stderr, scrubber, OCFExit.ERR_GENERIC, f"{action}: {exc}")
+    except CommandTimeout as exc:
+        return _fail(ctx, stderr, scrubber, OCFExit.ERR_GENERIC, f"{action}: {exc}")
+    except CommandNotFound as exc:
+        return _fail(ctx, stderr, scrubber, OCFExit.ERR_INSTALLED, str(exc))
+    except Exception as exc:  # the contract: a one-line reason, the traceback only in the debug log
+        log.debug("unexpected exception in %s:\n%s", action, traceback.format_exc())
+        return _fail(ctx, stderr, scrubber, OCFExit.ERR_GENERIC,
+                     f"internal error in {action}: {type(exc).__name__}: {_one_line(str(exc))}")
+
+
+def _dispatch(agent: Agent, ctx: Context) -> int:
+    """Validate as the action requires, then call its function."""
+    action = ctx.action
+    if action == "stop":
+        return _stop(agent, ctx)
+    if action == "notify":
+        return _notify(agent, ctx)
+    try:
+        _validate(agent, ctx)
+    except OCFError as exc:
+        # A probe must not fail for software or configuration absent on this node.
+        if action == "monitor" and ctx.env.is_probe and exc.code is OCFExit.ERR_INSTALLED:
+            ctx.log.info("probe: %s: reporting not running", exc.reason)
+            return OCFExit.NOT_RUNNING
+        raise
+    if action == "validate-all":
+        return OCFExit.SUCCESS
+    return agent.actions[action](ctx)
+
+
+def _validate(agent: Agent, ctx: Context) -> None:
+    if ctx.config_errors:
+        first = ctx.config_errors[0]
+        more = f" (and {len(ctx.config_errors) - 1} more)" if len(ctx.config_errors) > 1 else ""
+        for error in ctx.config_errors:
+            ctx.log.error("%s", error)
+        raise ConfigError(f"{first}{more}")
+    if agent.validate:
+        agent.validate(ctx)
+
+
+def _stop(agent: Agent, ctx: Context) -> int:
+    """stop must succeed when the configuration is broken and nothing of ours can run."""
+    valid = True
+    try:
+        _validate(agent, ctx)
+    except OCFError as exc:
+        valid = False
+        ctx.log.warning("stop with invalid configuration (%s): stopping what can be identified", exc.reason)
+    try:
+        return agent.actions["stop"](ctx)
+    except OCFError as exc:
+        if not valid and exc.code in (OCFExit.ERR_ARGS, OCFExit.ERR_CONFIGURED, OCFExit.ERR_INSTALLED):
+            ctx.log.warning("stop: %s; nothing of ours can be running: success", exc.reason)
+            return OCFExit.SUCCESS
+        raise
+
+
+def _notify(agent: Agent, ctx: Context) -> int:
+    """notify always returns success; failures are logged."""
+    try:
+        agent.actions["notify"](ctx)
+    except Exception as exc:  # notify must never fail the transition
+        ctx.log.error("notify failed: %s: %s", type(exc).__name__, _one_line(str(exc)))
+        ctx.log.debug("%s", traceback.format_exc())
+    return OCFExit.SUCCESS
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:400]
+
+
+def _reason(stderr: TextIO, environ: Mapping[str, str], text: str) -> None:
+    prefix = environ.get("OCF_EXIT_REASON_PREFIX", "ocf-exit-reason:")
+    stderr.write(f"{prefix}{_one_line(text)}\n")
+    stderr.flush()
+
+
+def _fail(ctx: Context, stderr: TextIO, scrubber: Scrubber, code: OCFExit, reason: str) -> int:
+    reason = scrubber.scrub(_one_line(reason))
+    ctx.log.error("%s: %s", ctx.action, reason)
+    _reason(stderr, ctx.env.raw, reason)
+    return int(code)
+
+
+def main(agent: Agent) -> None:
+    """Entry point of an agent executable."""
+    sys.exit(run(agent, sys.argv))

@@ -1,0 +1,243 @@
+"""Typed, immutable parameter declarations: one table gives validation, metadata and help."""
+
+import dataclasses
+import enum
+import re
+from typing import Any, Iterator, Mapping, Optional, Sequence
+
+from hamail.secret import Secret
+
+__all__ = ["Kind", "Param", "ParamTable", "ParamError", "Config", "parse_boolean", "parse_duration"]
+
+_TRUE = frozenset({"1", "true", "yes", "on", "y"})
+_FALSE = frozenset({"0", "false", "no", "off", "n"})
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|msec|s|sec|m|min|h|hr)?\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {None: 1.0, "ms": 0.001, "msec": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0,
+                 "h": 3600.0, "hr": 3600.0}
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Kind(enum.Enum):
+    """The value types a parameter can have, with the OCF content type each is published as."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    SELECT = "select"
+    DURATION = "duration"
+    PORT = "port"
+    PATH = "path"
+
+    @property
+    def content_type(self) -> str:
+        """The OCF <content type> used in metadata (what both ra-api-1.dtd and OCF 1.1 accept)."""
+        return {Kind.INTEGER: "integer", Kind.PORT: "integer", Kind.BOOLEAN: "boolean",
+                Kind.DURATION: "time"}.get(self, "string")
+
+
+def parse_boolean(text: str) -> bool:
+    """Pacemaker's idea of a boolean (crm_is_true), strict about anything else."""
+    low = text.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError(f"{text!r} is not a boolean (use true or false)")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from '30', '30s', '500ms', '5min', '2h' (Pacemaker's time units)."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration (e.g. 30, 30s, 500ms, 5min)")
+    unit = match.group(2).lower() if match.group(2) else None
+    return float(match.group(1)) * _UNIT_SECONDS[unit]
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """One instance parameter of an agent: its type, default, constraints and documentation."""
+
+    name: str
+    kind: Kind
+    shortdesc: str
+    longdesc: str = ""
+    default: Optional[str] = None
+    required: bool = False
+    unique_group: Optional[str] = None
+    reloadable: bool = False
+    private: bool = False
+    deprecated: bool = False
+    replaced_with: Optional[str] = None
+    choices: tuple[str, ...] = ()
+    minimum: Optional[int] = None
+    maximum: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ValueError(f"bad parameter name {self.name!r}")
+        if self.kind is Kind.SELECT and not self.choices:
+            raise ValueError(f"select parameter {self.name} needs choices")
+        if self.required and self.default is not None:
+            raise ValueError(f"required parameter {self.name} cannot have a default")
+        if self.default is not None:
+            self.convert(self.default)  # a table with a bad default is a programming error
+
+    @property
+    def env_name(self) -> str:
+        """The environment variable Pacemaker passes the value in."""
+        return "OCF_RESKEY_" + self.name
+
+    def convert(self, text: str) -> Any:
+        """The typed value of text, or ValueError with a message naming the problem (never the value if private)."""
+        try:
+            return self._convert(text)
+        except ValueError as exc:
+            if self.private:
+                raise ValueError("invalid value (not shown: private parameter)") from None
+            raise exc
+
+    def _convert(self, text: str) -> Any:
+        kind = self.kind
+        if kind is Kind.STRING:
+            return Secret(text) if self.private else text
+        if kind is Kind.BOOLEAN:
+            return parse_boolean(text)
+        if kind is Kind.SELECT:
+            if text not in self.choices:
+                raise ValueError(f"{text!r} is not one of {', '.join(self.choices)}")
+            return text
+        if kind is Kind.DURATION:
+            return parse_duration(text)
+        if kind is Kind.PATH:
+            if not text.startswith("/") or "\0" in text:
+                raise ValueError(f"{text!r} is not an absolute path")
+            return text
+        try:
+            number = int(text.strip(), 10)
+        except ValueError:
+            raise ValueError(f"{text!r} is not an integer") from None
+        low, high = (1, 65535) if kind is Kind.PORT else (self.minimum, self.maximum)
+        if low is not None and number < low or high is not None and number > high:
+            raise ValueError(f"{number} is out of range {low if low is not None else ''}..{high if high is not None else ''}")
+        return number
+
+    def describe_type(self) -> str:
+        """A short human description of the accepted values, for help text."""
+        if self.kind is Kind.SELECT:
+            return "one of " + "|".join(self.choices)
+        return self.kind.value
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamError:
+    """One invalid or missing parameter, with a readable message."""
+
+    name: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"parameter {self.name}: {self.message}"
+
+
+class Config:
+    """The typed values of one invocation's parameters; immutable, read by name or attribute."""
+
+    __slots__ = ("_values", "_given")
+
+    def __init__(self, values: Mapping[str, Any], given: frozenset[str]) -> None:
+        object.__setattr__(self, "_values", dict(values))
+        object.__setattr__(self, "_given", given)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Config is immutable")
+
+    def given(self, name: str) -> bool:
+        """Whether the user set this parameter (rather than it taking its default)."""
+        return name in self._given
+
+    def secrets(self) -> list[Secret]:
+        """Every private value, so log and exit-reason text can be scrubbed of them."""
+        return [v for v in self._values.values() if isinstance(v, Secret) and v]
+
+    def __repr__(self) -> str:
+        return f"Config({self._values!r})"
+
+
+class ParamTable(Sequence[Param]):
+    """An agent's parameters, declared once."""
+
+    def __init__(self, *params: Param) -> None:
+        names = [p.name for p in params]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise ValueError(f"duplicate parameters: {sorted(duplicates)}")
+        for p in params:
+            if p.replaced_with and p.replaced_with not in names:
+                raise ValueError(f"{p.name} is replaced by unknown {p.replaced_with}")
+        self._params = tuple(params)
+        self._by_name = {p.name: p for p in params}
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._params[index]
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    def __iter__(self) -> Iterator[Param]:
+        return iter(self._params)
+
+    def get(self, name: str) -> Optional[Param]:
+        """The parameter of that name, if declared."""
+        return self._by_name.get(name)
+
+    def parse(self, environ: Mapping[str, str]) -> tuple[Config, list[ParamError]]:
+        """Typed values from OCF_RESKEY_* variables, and every problem found (missing, invalid).
+
+        Invalid values are replaced by their default (or None) so that a lenient caller, such as
+        stop, can still work with what is valid.
+        """
+        values: dict[str, Any] = {}
+        given: set[str] = set()
+        errors: list[ParamError] = []
+        # An empty value means unset, as in the shell agents' ${OCF_RESKEY_x:-default}.
+        raw = {p.name: environ.get(p.env_name, "") for p in self._params}
+        for p in self._params:
+            if p.deprecated and p.replaced_with and raw[p.name] and not raw[p.replaced_with]:
+                raw[p.replaced_with] = raw[p.name]
+        for p in self._params:
+            text = raw[p.name]
+            if text:
+                try:
+                    values[p.name] = p.convert(text)
+                    given.add(p.name)
+                    continue
+                except ValueError as exc:
+                    errors.append(ParamError(p.name, str(exc)))
+            elif p.required:
+                errors.append(ParamError(p.name, "is required but not set"))
+            values[p.name] = p.convert(p.default) if p.default is not None else None
+        return Config(values, frozenset(given)), errors
+
+    def help_text(self) -> str:
+        """Parameter help for the usage action: name, type, default, short description."""
+        lines = []
+        for p in self._params:
+            flags = [p.describe_type()]
+            if p.required:
+                flags.append("required")
+            if p.default is not None and not p.private:
+                flags.append(f"default {p.default}")
+            if p.deprecated:
+                flags.append(f"deprecated{', use ' + p.replaced_with if p.replaced_with else ''}")
+            lines.append(f"  {p.name} ({'; '.join(flags)})\n      {p.shortdesc}")
+        return "\n".join(lines)
