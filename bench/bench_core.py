@@ -1,0 +1,35 @@
+"""Bench rows of the foundation: the cost of a trivial action, hamail Dummy vs heartbeat Dummy."""
+
+import os
+import pathlib
+import tempfile
+
+from harness import Case
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+HEARTBEAT = "/usr/lib/ocf/resource.d/heartbeat"
+
+
+def _env(state: str) -> dict:
+    return {"OCF_ROOT": "/usr/lib/ocf", "OCF_RESOURCE_INSTANCE": "bench-dummy", "OCF_RESKEY_state": state,
+            "OCF_RESKEY_CRM_meta_interval": "10000", "OCF_RESKEY_CRM_meta_timeout": "20000"}
+
+
+def cases() -> list:
+    """Dummy monitor and meta-data, ours against heartbeat's."""
+    work = tempfile.mkdtemp(prefix="hamail-bench-")
+    ours_state, theirs_state = os.path.join(work, "ours.state"), os.path.join(work, "theirs.state")
+    ours = ["/usr/bin/python3", str(ROOT / "agents" / "Dummy")]
+    theirs = [f"{HEARTBEAT}/Dummy"]
+
+    def setup() -> None:
+        for argv, state in ((ours, ours_state), (theirs, theirs_state)):
+            import subprocess
+            subprocess.run(argv + ["start"], env={**os.environ, **_env(state)}, check=True)
+
+    return [
+        Case("Dummy", "monitor (running)", ours + ["monitor"], theirs + ["monitor"],
+             env_ours=_env(ours_state), env_upstream=_env(theirs_state), setup=setup, repeat=30, target=0.7),
+        Case("Dummy", "meta-data", ours + ["meta-data"], theirs + ["meta-data"],
+             env_ours=_env(ours_state), env_upstream=_env(theirs_state), repeat=20),
+    ]
