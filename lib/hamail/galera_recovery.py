@@ -1,0 +1,338 @@
+"""Pure Galera recovery decisions: grastate/gvwstate parsing, recovered positions, who bootstraps (no I/O)."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "NO_SEQNO", "ZERO_UUID", "GraState", "View", "Recovery", "NodeReport", "Decision",
+    "parse_grastate", "parse_gvwstate", "parse_recovery_log", "parse_address", "parse_host_map",
+    "normalise_seqno", "decide",
+]
+
+NO_SEQNO = -1
+ZERO_UUID = "00000000-0000-0000-0000-000000000000"
+# Galera writes seqno -1 as an unsigned 64-bit value in some versions and in heartbeat's attributes.
+_UNSIGNED_MINUS_ONE = 18446744073709551615
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# Every spelling seen in the wild: mariadbd's "[Note] WSREP: Recovered position: U:S", mysqld_safe's
+# "WSREP: Recovered position U:S", lower-case "recovered", PXC's "from storage", and MariaDB's
+# optional ",domain-server-seqno" GTID suffix.
+_RECOVERED = re.compile(r"WSREP:\s*[Rr]ecovered\s+position(?:\s+from\s+storage)?\s*:?\s*"
+                        rf"({_UUID}):(-?\d+)(?:,\S*)?\s*$", re.MULTILINE)
+_PREPARED = re.compile(r"\[ERROR\]\s+Found\s+(\d+)\s+prepared\s+transactions?!")
+# mysqld_safe runs the recovery with its own temporary log and names it in the main log.
+_REDIRECT = re.compile(r"WSREP:.*position\s*recovery.*--log_error='([^']*)'")
+
+
+def normalise_seqno(value: int) -> int:
+    """-1 for 'no position', whichever way it was written."""
+    return NO_SEQNO if value in (_UNSIGNED_MINUS_ONE, -1) or value < -1 else value
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text.strip())
+    except (ValueError, AttributeError):
+        return None
+
+
+class GraState:
+    """The content of grastate.dat: cluster uuid, seqno (-1 when unknown) and safe_to_bootstrap."""
+
+    __slots__ = ("uuid", "seqno", "safe_to_bootstrap", "version")
+
+    def __init__(self, uuid: str, seqno: int, safe_to_bootstrap: bool, version: str = "2.1") -> None:
+        self.uuid = uuid
+        self.seqno = seqno
+        self.safe_to_bootstrap = safe_to_bootstrap
+        self.version = version
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GraState) and (self.uuid, self.seqno, self.safe_to_bootstrap) == (
+            other.uuid, other.seqno, other.safe_to_bootstrap)
+
+    def __repr__(self) -> str:
+        return f"GraState({self.uuid}:{self.seqno}, safe_to_bootstrap={int(self.safe_to_bootstrap)})"
+
+    @property
+    def has_position(self) -> bool:
+        """Whether the file itself says where this node's data ends (clean shutdown)."""
+        return self.seqno != NO_SEQNO and self.uuid != ZERO_UUID
+
+
+def parse_grastate(text: str) -> GraState:
+    """Parse grastate.dat; ValueError if it is not one (missing uuid line)."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    uuid = fields.get("uuid", "")
+    if not re.fullmatch(_UUID, uuid):
+        raise ValueError("grastate.dat has no valid uuid line")
+    seqno = _int(fields.get("seqno", "-1"))
+    if seqno is None:
+        raise ValueError(f"grastate.dat has an invalid seqno {fields.get('seqno')!r}")
+    return GraState(uuid.lower(), normalise_seqno(seqno), fields.get("safe_to_bootstrap", "0") == "1",
+                    fields.get("version", "2.1"))
+
+
+def set_safe_to_bootstrap(text: str, value: bool) -> str:
+    """grastate.dat text with safe_to_bootstrap set (added if absent), everything else untouched."""
+    wanted = f"safe_to_bootstrap: {1 if value else 0}"
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip().startswith("safe_to_bootstrap:"):
+            lines[i] = wanted
+            break
+    else:
+        lines.append(wanted)
+    return "\n".join(lines) + "\n"
+
+
+class View:
+    """The last Primary view a node recorded in gvwstate.dat: its own gcomm uuid, the view seqno, members."""
+
+    __slots__ = ("my_uuid", "seq", "members")
+
+    def __init__(self, my_uuid: str, seq: int, members: frozenset[str]) -> None:
+        self.my_uuid = my_uuid
+        self.seq = seq
+        self.members = members
+
+    def __repr__(self) -> str:
+        return f"View(seq={self.seq}, me={self.my_uuid[:8]}, members={sorted(m[:8] for m in self.members)})"
+
+    def encode(self) -> str:
+        """Compact form for a node attribute: seq/my_uuid/member,member."""
+        return f"{self.seq}/{self.my_uuid}/{','.join(sorted(self.members))}"
+
+    @classmethod
+    def decode(cls, text: str | None) -> "View | None":
+        """The inverse of encode; None for absent or malformed text."""
+        if not text:
+            return None
+        parts = text.split("/")
+        if len(parts) != 3 or _int(parts[0]) is None or not re.fullmatch(_UUID, parts[1]):
+            return None
+        members = frozenset(m for m in parts[2].split(",") if re.fullmatch(_UUID, m))
+        return cls(parts[1], int(parts[0]), members) if members else None
+
+
+def parse_gvwstate(text: str) -> View | None:
+    """Parse gvwstate.dat; None when empty or incomplete (Galera leaves empty files after some crashes)."""
+    my_uuid, seq, members = "", None, set()
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == "my_uuid:":
+            my_uuid = words[1].lower()
+        elif len(words) >= 4 and words[0] == "view_id:":
+            seq = _int(words[3])
+        elif len(words) >= 2 and words[0] == "member:":
+            members.add(words[1].lower())
+    if not re.fullmatch(_UUID, my_uuid) or seq is None or not members:
+        return None
+    return View(my_uuid, seq, frozenset(members))
+
+
+class Recovery:
+    """What a --wsrep-recover log says: the recovered position, or why there is none."""
+
+    __slots__ = ("uuid", "seqno", "prepared", "redirect")
+
+    def __init__(self, uuid: str | None, seqno: int | None, prepared: int = 0, redirect: str | None = None):
+        self.uuid = uuid
+        self.seqno = seqno
+        self.prepared = prepared
+        self.redirect = redirect
+
+    @property
+    def found(self) -> bool:
+        """Whether a position was recovered."""
+        return self.uuid is not None and self.seqno is not None
+
+    def __repr__(self) -> str:
+        return f"Recovery({self.uuid}:{self.seqno}, prepared={self.prepared}, redirect={self.redirect!r})"
+
+
+def parse_recovery_log(text: str) -> Recovery:
+    """The last recovered position in a --wsrep-recover log, prepared-transaction count, redirected log."""
+    matches = _RECOVERED.findall(text)
+    prepared = max((int(n) for n in _PREPARED.findall(text)), default=0)
+    redirect = _REDIRECT.search(text)
+    if matches:
+        uuid, seqno = matches[-1]
+        return Recovery(uuid.lower(), normalise_seqno(int(seqno)), prepared,
+                        redirect.group(1) if redirect else None)
+    return Recovery(None, None, prepared, redirect.group(1) if redirect else None)
+
+
+def parse_address(address: str) -> list[str]:
+    """Host names of a gcomm:// address, in order, ports and options stripped; ValueError if malformed."""
+    text = (address or "").strip()
+    if not text.startswith("gcomm://"):
+        raise ValueError(f"{address!r} does not start with gcomm://")
+    body = text[len("gcomm://"):].split("?", 1)[0]
+    hosts = []
+    for item in body.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if item.startswith("["):  # [IPv6]:port
+            host = item[1:].split("]", 1)[0]
+        else:
+            host = item.rsplit(":", 1)[0] if item.count(":") == 1 else item
+        if not host or any(c.isspace() for c in host):
+            raise ValueError(f"bad host {item!r} in {address!r}")
+        hosts.append(host)
+    if not hosts:
+        raise ValueError(f"{address!r} names no hosts")
+    if len(set(hosts)) != len(hosts):
+        raise ValueError(f"{address!r} names a host twice")
+    return hosts
+
+
+def parse_host_map(text: str) -> dict[str, str]:
+    """cluster_host_map 'pcmk1:gal1;pcmk2:gal2' as {pacemaker name: galera name}; ValueError if malformed."""
+    mapping: dict[str, str] = {}
+    for item in (text or "").split(";"):
+        item = item.strip()
+        if not item:
+            continue
+        pcmk, sep, galera = item.partition(":")
+        pcmk, galera = pcmk.strip(), galera.strip()
+        if not sep or not pcmk or not galera:
+            raise ValueError(f"bad cluster_host_map entry {item!r} (expected pacemaker_node:galera_host)")
+        mapping[pcmk] = galera
+    return mapping
+
+
+class NodeReport:
+    """What one node published about its data: position, safe_to_bootstrap, grastate presence, last view."""
+
+    __slots__ = ("node", "uuid", "seqno", "safe_to_bootstrap", "no_grastate", "view", "force")
+
+    def __init__(self, node: str, uuid: str | None, seqno: int | None, safe_to_bootstrap: bool = False,
+                 no_grastate: bool = False, view: View | None = None, force: bool = False) -> None:
+        self.node = node
+        self.uuid = uuid
+        self.seqno = seqno
+        self.safe_to_bootstrap = safe_to_bootstrap
+        self.no_grastate = no_grastate
+        self.view = view
+        self.force = force
+
+    @property
+    def reported(self) -> bool:
+        """Whether the node published a recovered position."""
+        return self.seqno is not None
+
+    def __repr__(self) -> str:
+        return (f"{self.node}({self.uuid}:{self.seqno}, stb={int(self.safe_to_bootstrap)}"
+                f"{', no-grastate' if self.no_grastate else ''}{', force' if self.force else ''})")
+
+
+class Decision:
+    """The outcome: 'bootstrap' (node is the winner), 'join' (a Primary exists) or 'wait' (reason says why)."""
+
+    __slots__ = ("action", "node", "reason", "awaited")
+
+    def __init__(self, action: str, node: str | None, reason: str, awaited: tuple[str, ...] = ()) -> None:
+        self.action = action
+        self.node = node
+        self.reason = reason
+        self.awaited = awaited
+
+    def __repr__(self) -> str:
+        return f"Decision({self.action}, {self.node}, {self.reason!r})"
+
+
+def _rank(report: NodeReport, order: dict[str, int]) -> tuple:
+    """Sort key: higher seqno first, then nodes with grastate.dat, then address order; total, so all agree."""
+    return (-(report.seqno if report.seqno is not None else NO_SEQNO - 1), report.no_grastate,
+            order.get(report.node, len(order)), report.node)
+
+
+def _describe(reports: list[NodeReport]) -> str:
+    return ", ".join(f"{r.node}={r.uuid}:{r.seqno}" for r in reports)
+
+
+def decide(nodes: list[str], reports: dict[str, NodeReport], *, primary_nodes: tuple[str, ...] = (),
+           fenced: frozenset[str] = frozenset(), online: frozenset[str] | None = None,
+           override: str | None = None) -> Decision:
+    """Which node bootstraps the cluster, or why nobody may yet.
+
+    nodes: every Pacemaker node of the Galera cluster (address order); reports: what the nodes published;
+    primary_nodes: nodes where an instance runs Promoted (a Primary component exists); fenced: nodes the
+    fencing history shows fenced; online: nodes Pacemaker sees online (None: all); override: a node an
+    operator chose (parameter or force attribute), the automated --force-safe-to-bootstrap.
+    """
+    order = {n: i for i, n in enumerate(nodes)}
+    if primary_nodes:
+        return Decision("join", None, f"a Primary component exists on {', '.join(sorted(primary_nodes))}: join it")
+    present = [reports[n] for n in nodes if n in reports and reports[n].reported]
+    forced = sorted((r for r in present if r.force), key=lambda r: order[r.node])
+    if override is None and forced:
+        override = forced[0].node
+    if override is not None:
+        chosen = reports.get(override)
+        if override not in order:
+            return Decision("wait", None, f"operator override names {override}, which is not a galera node")
+        if chosen is None or not chosen.reported:
+            return Decision("wait", None, f"operator override names {override}, which has not reported a position",
+                            (override,))
+        return Decision("bootstrap", override, f"operator override: {override} bootstraps at "
+                        f"{chosen.uuid}:{chosen.seqno} (positions: {_describe(present)})")
+    safe = sorted((r for r in present if r.safe_to_bootstrap), key=lambda r: _rank(r, order))
+    if safe:
+        return Decision("bootstrap", safe[0].node, f"{safe[0].node} has safe_to_bootstrap=1 at "
+                        f"{safe[0].uuid}:{safe[0].seqno} (positions: {_describe(present)})")
+    if not present:
+        return Decision("wait", None, f"no node has reported its position yet (awaiting {', '.join(nodes)})",
+                        tuple(nodes))
+    missing = [n for n in nodes if n not in reports or not reports[n].reported]
+    if missing:
+        blocked = _blocking(missing, present, fenced, online)
+        if blocked:
+            return Decision("wait", None, blocked[1], blocked[0])
+    uuids = sorted({r.uuid for r in present if r.uuid and r.uuid != ZERO_UUID and r.seqno != NO_SEQNO})
+    if len(uuids) > 1:
+        return Decision("wait", None, f"nodes disagree on the cluster uuid ({_describe(present)}): "
+                        "an operator must choose (force_bootstrap)", ())
+    candidates = sorted((r for r in present if r.seqno != NO_SEQNO and r.uuid in uuids), key=lambda r: _rank(r, order))
+    if not candidates:
+        return Decision("wait", None, f"no node has a usable position ({_describe(present)}): "
+                        "an operator must choose (force_bootstrap)")
+    best = candidates[0]
+    left_out = f"; left out (fenced, not in the last Primary view): {', '.join(missing)}" if missing else ""
+    return Decision("bootstrap", best.node, f"{best.node} has the highest seqno {best.seqno} of cluster {best.uuid} "
+                    f"(positions: {_describe(present)}{left_out})")
+
+
+def _blocking(missing: list[str], present: list[NodeReport], fenced: frozenset[str],
+              online: frozenset[str] | None) -> tuple[tuple[str, ...], str] | None:
+    """Why the missing nodes must be waited for, or None when all of them provably hold no newer data."""
+    unfenced = [n for n in missing if n not in fenced or (online is not None and n in online)]
+    if unfenced:
+        return (tuple(missing), f"waiting for {', '.join(missing)} to report its position "
+                f"({', '.join(unfenced)} not recorded as fenced; have {_describe(present)})")
+    no_view = [r.node for r in present if r.view is None]
+    if no_view:
+        return (tuple(missing), f"waiting for {', '.join(missing)} (fenced): cannot prove it left before the last "
+                f"Primary view because {', '.join(no_view)} recorded no view (gvwstate.dat)")
+    # View seqnos restart with every bootstrap, so they cannot say which view is newest: take the union
+    # of every reporting node's last view. Any member that is not a reporting node may be a missing one.
+    members: set[str] = set()
+    for r in present:
+        members |= r.view.members
+    mine = {r.view.my_uuid for r in present}
+    unaccounted = members - mine
+    if unaccounted:
+        seqs = ", ".join(f"{r.node}:{r.view.seq}" for r in present)
+        return (tuple(missing), f"waiting for {', '.join(missing)}: the last Primary views ({seqs}) had "
+                f"{len(members)} members and {len(unaccounted)} of them are not among the reporting nodes")
+    return None
