@@ -324,12 +324,29 @@ def help_text(agent: FenceAgent) -> str:
 
 # -- running -------------------------------------------------------------------------------------------
 
+class _ScrubFilter(logging.Filter):
+    """Renders each record and blanks every secret in it, so no handler ever sees one."""
+
+    def __init__(self, secrets: Iterable[Secret]) -> None:
+        super().__init__()
+        self._scrubber = Scrubber(secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Scrub the message (and any traceback text) in place."""
+        record.msg = self._scrubber.scrub(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = self._scrubber.scrub(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
 def _make_logger(agent: FenceAgent, opts: Optional[FenceOptions], stderr: TextIO,
                  secrets: Iterable[Secret]) -> logging.Logger:
     """A per-run logger: stderr (warnings, or everything with verbose), debug_file (everything)."""
     logger = logging.Logger(f"hamail.fence.{agent.name}", logging.DEBUG)
     logger.propagate = False
-    logger.addFilter(Scrubber(secrets))
+    logger.addFilter(_ScrubFilter(secrets))
     fmt = logging.Formatter(f"{agent.name}: %(levelname)s: %(message)s")
     if not (opts and opts.quiet):
         handler = logging.StreamHandler(stderr)

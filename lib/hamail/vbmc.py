@@ -316,7 +316,9 @@ class Vbmc:
             return None
         packet = self._wrap(session, answer)
         if message[5] == 0x3C and answer[6] == CC_OK and message[1] >> 2 == 0x06:
-            self._sessions.pop(session.bmc_sid, None)  # Close Session: answer with its keys, then forget it
+            # Close Session: answer with its keys, then forget it.
+            self._sessions.pop(session.bmc_sid, None)
+            LOG.info("session %08x closed", session.bmc_sid)
         return packet
 
     @staticmethod
