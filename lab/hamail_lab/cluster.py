@@ -421,11 +421,21 @@ class Cluster:
         if wait:
             self.wait_online(timeout, nodes=[n for n in self.nodes if self.is_running(n)])
 
+    def heal(self, timeout: float = 180) -> ClusterStatus:
+        """Undo cut_link/kill_node/stop_node: links up, dead nodes booted, wait until all are online."""
+        for node in self.nodes:
+            self.restore_link(node)
+        for node in self.nodes:
+            if not self.is_running(node):
+                self.start_node(node, wait=False)
+        return self.wait_online(timeout)
+
     # ------------------------------------------------------------ lifecycle
     def start(self, timeout: float = 180, fresh: bool = True) -> None:
         """Clean up leftovers of this prefix, boot all nodes and wait until all are online with a DC."""
         began = time.monotonic()
         ids = self._check_host()
+        hostsys.claim_prefix(self.prefix, self.workdir)
         self.cleanup()
         self.workdir.mkdir(parents=True, exist_ok=True)
         for node in self.nodes:
@@ -479,11 +489,24 @@ class Cluster:
         hostsys.delete_links(links)
         hostsys.netns_release_dir()
 
-    def stop(self) -> None:
-        """Tear everything down (idempotent, safe after a failed start); node state dirs stay in the workdir."""
+    def stop(self, force: bool = False) -> None:
+        """Tear everything down (idempotent, safe after a failed start); node state dirs stay in the workdir.
+
+        Refuses (LabError) when another live process owns the prefix, unless ``force``.
+        """
+        owner = hostsys.prefix_owner(self.prefix)
+        if owner is not None and not force:
+            raise LabError(f"lab prefix {self.prefix} belongs to running pid {owner['pid']} "
+                           f"(workdir {owner['workdir']}); not stopping it (use force)")
         self.cleanup()
+        hostsys.release_prefix(self.prefix)
         if (self.workdir / STATE_FILE).exists():
             self._save_state(running=False)
+
+    @staticmethod
+    def prefix_in_use(prefix: str) -> bool:
+        """True if another live process runs a lab cluster with this prefix."""
+        return hostsys.prefix_owner(prefix) is not None
 
     def __enter__(self) -> "Cluster":
         """Start the cluster (stopping it again if the start fails)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -203,3 +204,60 @@ def delete_links(names: Iterable[str]) -> None:
     for name in names:
         if name in present:
             sh(["ip", "link", "del", name], check=False)
+
+
+# ---------------------------------------------------------------- prefix ownership
+# Two test sessions on one machine must not tear down each other's clusters: the
+# process that starts a cluster records itself in /run/hamail-lab/<prefix>.owner.
+# A record whose process has ended (crash, or the CLI's ``up`` that has exited) is stale.
+OWNER_DIR = Path("/run/hamail-lab")
+
+
+def _owner_path(prefix: str) -> Path:
+    """The ownership record of a prefix."""
+    return OWNER_DIR / f"{prefix}.owner"
+
+
+def prefix_owner(prefix: str) -> dict | None:
+    """The live process (other than this one) that owns ``prefix``, or None if free or stale."""
+    try:
+        record = json.loads(_owner_path(prefix).read_text())
+    except (OSError, ValueError):
+        return None
+    if record.get("pid") == os.getpid() or not alive(record.get("pid", 0), record.get("started")):
+        return None
+    return record
+
+
+def claim_prefix(prefix: str, workdir: Path) -> None:
+    """Record this process as the owner of ``prefix``; LabError if another live process owns it."""
+    for _attempt in range(5):
+        OWNER_DIR.mkdir(exist_ok=True)
+        try:
+            fd = os.open(OWNER_DIR, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:  # removed by a concurrent release_prefix: try again
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            owner = prefix_owner(prefix)
+            if owner is not None:
+                raise LabError(f"lab prefix {prefix} is in use by pid {owner['pid']} (workdir {owner['workdir']}); "
+                               "choose another prefix or stop that cluster")
+            record = {"pid": os.getpid(), "started": start_time(os.getpid()), "workdir": str(workdir)}
+            try:
+                _owner_path(prefix).write_text(json.dumps(record) + "\n")
+            except FileNotFoundError:
+                continue
+            return
+        finally:
+            os.close(fd)
+    raise LabError(f"could not record ownership of lab prefix {prefix} in {OWNER_DIR}")
+
+
+def release_prefix(prefix: str) -> None:
+    """Forget the owner of ``prefix`` (and the ownership directory once it is empty)."""
+    _owner_path(prefix).unlink(missing_ok=True)
+    try:
+        OWNER_DIR.rmdir()
+    except OSError:  # not empty (another lab runs) or already gone
+        pass
