@@ -302,11 +302,17 @@ def decide(nodes: list[str], reports: dict[str, NodeReport], *, primary_nodes: t
     uuids = sorted({r.uuid for r in present if r.uuid and r.uuid != ZERO_UUID and r.seqno != NO_SEQNO})
     if len(uuids) > 1:
         return Decision("wait", None, f"nodes disagree on the cluster uuid ({_describe(present)}): "
-                        "an operator must choose (force_bootstrap)", ())
+                        "an operator must choose (force_bootstrap_node)", ())
     candidates = sorted((r for r in present if r.seqno != NO_SEQNO and r.uuid in uuids), key=lambda r: _rank(r, order))
+    if not candidates and not missing:
+        # Nobody holds state Galera knows of (a new cluster, or datadirs without any wsrep position):
+        # every node is equal, so the first in address order starts it, as every node computes alike.
+        first = sorted(present, key=lambda r: _rank(r, order))[0]
+        return Decision("bootstrap", first.node, f"no node has a recorded position ({_describe(present)}): "
+                        f"new cluster, {first.node} bootstraps by address order")
     if not candidates:
-        return Decision("wait", None, f"no node has a usable position ({_describe(present)}): "
-                        "an operator must choose (force_bootstrap)")
+        return Decision("wait", None, f"no reporting node has a usable position ({_describe(present)}): "
+                        "an operator must choose (force_bootstrap_node)")
     best = candidates[0]
     left_out = f"; left out (fenced, not in the last Primary view): {', '.join(missing)}" if missing else ""
     return Decision("bootstrap", best.node, f"{best.node} has the highest seqno {best.seqno} of cluster {best.uuid} "

@@ -217,7 +217,11 @@ DECISIONS = [
     ("zero uuid is ignored for the uuid check",
      {"node1": R("node1", 5), "node2": R("node2", -1, uuid=ZERO_UUID), "node3": R("node3", 1)}, {},
      "bootstrap", "node1", []),
-    ("no usable position at all", {n: R(n, -1) for n in NODES}, {}, "wait", None, ["no node has a usable position"]),
+    ("a new cluster: nobody has a position, the first node starts it", {n: R(n, -1, uuid=ZERO_UUID) for n in NODES},
+     {}, "bootstrap", "node1", ["new cluster"]),
+    ("no usable position among the reporting, one excused missing",
+     {"node1": R("node1", -1, view=V(GA, GA)), "node2": R("node2", -1, view=V(GB, GA, GB))},
+     {"fenced": frozenset({"node3"})}, "wait", None, ["no reporting node has a usable position"]),
 ]
 
 

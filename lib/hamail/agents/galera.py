@@ -1,0 +1,811 @@
+"""ocf:hamail:galera: a promotable MariaDB Galera agent that recovers the cluster by itself, safely.
+
+Roles as in ocf:heartbeat:galera: Unpromoted = mariadbd NOT running, its recovered position published as
+transient node attributes; Promoted = mariadbd running in the Primary component. The bootstrap choice is
+hamail.galera_recovery.decide (pure); this module does the I/O around it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from hamail.exitcodes import OCFExit
+from hamail.metadata import ActionSpec, AgentSpec
+from hamail.ocf import Agent, ConfigError, Context, OCFError, main
+from hamail.params import Kind, Param, ParamTable
+
+PROMOTED_SCORE = 100
+# wsrep_local_state numbers (Galera's gcs node states).
+JOINING, DONOR, JOINED, SYNCED = 1, 2, 3, 4
+
+PARAMS = ParamTable(
+    Param("binary", Kind.PATH, "MariaDB server binary",
+          "The server binary: mariadbd/mysqld, or mysqld_safe as heartbeat galera uses.", default="/usr/bin/mysqld_safe"),
+    Param("client_binary", Kind.STRING, "MySQL client binary",
+          "Accepted for compatibility with ocf:heartbeat:galera; unused (hamail talks to the server with PyMySQL "
+          "over the socket, never through the client with a password in argv).", default="mysql"),
+    Param("config", Kind.PATH, "Configuration file", "The server's option file (--defaults-file).",
+          default="/etc/mysql/my.cnf"),
+    Param("datadir", Kind.PATH, "Data directory", "Directory holding the databases, grastate.dat and gvwstate.dat.",
+          default="/var/lib/mysql"),
+    Param("user", Kind.STRING, "Server user", "Unix user the server runs as and owns the data.", default="mysql"),
+    Param("group", Kind.STRING, "Server group", "Unix group of the server's files.", default="mysql"),
+    Param("log", Kind.PATH, "Error log", "The server's error log (--log-error).", default="/var/log/mysql/error.log"),
+    Param("pid", Kind.PATH, "PID file", "The server's pid file.", default="/var/run/mysqld/mysqld.pid"),
+    Param("socket", Kind.PATH, "Socket", "The server's unix socket; the agent connects through it.",
+          default="/var/run/mysqld/mysqld.sock"),
+    Param("enable_creation", Kind.BOOLEAN, "Create the database if absent",
+          "Initialise an empty data directory with mariadb-install-db on start.", default="false"),
+    Param("additional_parameters", Kind.STRING, "Additional server parameters",
+          "Extra command-line options for the server (split like a shell would, never run through one)."),
+    Param("wsrep_cluster_address", Kind.STRING, "Galera cluster address",
+          "gcomm://host1,host2,host3: every Galera node. Only nodes named here may run an instance.", required=True),
+    Param("cluster_host_map", Kind.STRING, "Pacemaker to Galera host names",
+          "pcmk1:gal1;pcmk2:gal2 when the names in wsrep_cluster_address differ from Pacemaker node names."),
+    Param("check_user", Kind.STRING, "Check user",
+          "User the monitor logs in as over the socket (default: root through unix_socket authentication)."),
+    Param("check_passwd", Kind.STRING, "Check password", "Password of check_user (prefer credentials_file).",
+          private=True),
+    Param("check_passwd_use_empty", Kind.BOOLEAN, "Use an empty check password",
+          "Accepted for compatibility; an empty check_passwd always means no password here.", default="false"),
+    Param("credentials_file", Kind.PATH, "Check credentials file",
+          "An option file ([client] user=..., password=...) of mode 0600 holding the check credentials; "
+          "overrides check_user/check_passwd and keeps the password out of the CIB."),
+    Param("two_node_mode", Kind.BOOLEAN, "Two-node mode",
+          "As heartbeat galera: in a two-node cluster, a node that survived a split in the quorate partition "
+          "(Pacemaker's quorum, e.g. two_node/wait_for_all) counts as safe to bootstrap.", default="false"),
+    Param("sync_allowance", Kind.DURATION, "SST/IST allowance",
+          "How long a joining node may stay in Joining/Joined (state transfer) before the monitor fails it. "
+          "promote returns once the server runs and joins; the transfer continues under this allowance.",
+          default="3600s"),
+    Param("force_bootstrap_node", Kind.STRING, "Operator override: bootstrap this node",
+          "The automated form of --force-safe-to-bootstrap: when no Primary component exists, this Pacemaker node "
+          "bootstraps even though the agent cannot prove it holds the newest data (e.g. a node that was in the last "
+          "Primary view never returns). The same is achieved for one occasion with the transient node attribute "
+          "<resource>-force-bootstrap=1 (attrd_updater -n galera-force-bootstrap -U 1 -N node). Remove it afterwards."),
+)
+
+SPEC = AgentSpec(
+    name="galera", version="0.1.0", shortdesc="MariaDB Galera promotable clone that recovers the cluster safely",
+    longdesc="Manages a MariaDB Galera node as a promotable clone (promoted-max = number of nodes), with the "
+             "parameters of ocf:heartbeat:galera. Unpromoted instances publish their recovered position "
+             "(grastate.dat or --wsrep-recover) as node attributes; the node with safe_to_bootstrap=1, else the "
+             "highest seqno of the cluster's uuid, bootstraps once every node reported or the missing ones are "
+             "fenced and provably not in the survivors' last Primary view; the others join. The reason for any wait "
+             "is in the exit reason and the <resource>-bootstrap-wait attribute.",
+    params=PARAMS,
+    actions=(ActionSpec("start", 120), ActionSpec("stop", 120),
+             ActionSpec("monitor", 30, interval=20, depth=0, role="Unpromoted"),
+             ActionSpec("monitor", 20, interval=10, depth=0, role="Promoted"),
+             ActionSpec("promote", 300), ActionSpec("demote", 120), ActionSpec("notify", 20),
+             ActionSpec("meta-data", 5), ActionSpec("validate-all", 20)),
+)
+
+
+# ----------------------------------------------------------------------------------------- helpers
+
+def _names(ctx: Context) -> tuple[list[str], dict[str, str], str]:
+    """Pacemaker nodes of the Galera cluster (address order), pacemaker->galera names, this node's name."""
+    from hamail.galera_recovery import parse_address, parse_host_map
+    try:
+        hosts = parse_address(ctx.config.wsrep_cluster_address)
+    except ValueError as exc:
+        raise ConfigError(f"wsrep_cluster_address: {exc}") from None
+    try:
+        mapping = parse_host_map(ctx.config.cluster_host_map or "")
+    except ValueError as exc:
+        raise ConfigError(f"cluster_host_map: {exc}") from None
+    for pcmk, galera in mapping.items():
+        if galera not in hosts:
+            raise ConfigError(f"cluster_host_map maps {pcmk} to {galera}, which is not in wsrep_cluster_address")
+    reverse = {g: p for p, g in mapping.items()}
+    if mapping:
+        unmapped = [h for h in hosts if h not in reverse]
+        if unmapped:
+            raise ConfigError(f"cluster_host_map has no Pacemaker node for {', '.join(unmapped)}")
+    nodes = [reverse.get(h, h) for h in hosts]
+    full = {n: mapping.get(n, n) for n in nodes}
+    me = ctx.env.node_name
+    if me not in full:
+        raise ConfigError(f"local node {me} (galera name {mapping.get(me, me)}) is not in wsrep_cluster_address "
+                          f"{ctx.config.wsrep_cluster_address}")
+    return nodes, full, me
+
+
+def validate(ctx: Context) -> None:
+    """Checks beyond types: address and host map, files this node needs."""
+    _names(ctx)
+    cfg = ctx.config
+    if not os.access(cfg.binary, os.X_OK):
+        from hamail.ocf import NotInstalled
+        raise NotInstalled(f"server binary {cfg.binary} is not installed or not executable")
+    if not os.path.isfile(cfg.config):
+        from hamail.ocf import NotInstalled
+        raise NotInstalled(f"config file {cfg.config} does not exist")
+    if not os.path.isdir(cfg.datadir) and not cfg.enable_creation:
+        raise ConfigError(f"datadir {cfg.datadir} does not exist (set enable_creation=true to create it)")
+    import pwd
+    try:
+        pwd.getpwnam(cfg.user)
+    except KeyError:
+        raise ConfigError(f"user {cfg.user} does not exist") from None
+
+
+def _credentials(ctx: Context):
+    from hamail.mysql import Credentials, MySQLError, load_credentials
+    if ctx.config.credentials_file:
+        try:
+            return load_credentials(ctx.config.credentials_file)
+        except MySQLError as exc:
+            raise ConfigError(str(exc)) from None
+    return Credentials(ctx.config.check_user or "root", ctx.config.check_passwd or None)
+
+
+def _attr(ctx: Context, name: str) -> str:
+    return f"{ctx.env.clone_base}-{name}"
+
+
+def _state_path(ctx: Context) -> str:
+    from hamail.statefile import rsctmp
+    return os.path.join(rsctmp(ctx.env.raw), f"hamail-galera-{ctx.env.clone_base}.json")
+
+
+def _load_state(ctx: Context) -> dict | None:
+    """This node's local record (absent: the instance is stopped)."""
+    import json
+    try:
+        with open(_state_path(ctx), encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return {}
+
+
+def _save_state(ctx: Context, state: dict) -> None:
+    import json
+    from hamail.statefile import StateFile
+    path = _state_path(ctx)
+    StateFile(os.path.dirname(path), os.path.basename(path)).write(json.dumps(state, sort_keys=True))
+
+
+def _drop_state(ctx: Context) -> None:
+    try:
+        os.unlink(_state_path(ctx))
+    except FileNotFoundError:
+        pass
+
+
+def _server_pid(ctx: Context) -> int | None:
+    """The pid of the running server (from the pid file, checked against /proc), else None."""
+    try:
+        with open(ctx.config.pid, encoding="ascii") as handle:
+            pid = int(handle.read().strip() or "0")
+    except (OSError, ValueError):
+        return None
+    if pid <= 1:
+        return None
+    try:
+        with open(f"/proc/{pid}/comm", encoding="ascii") as handle:
+            comm = handle.read().strip()
+    except OSError:
+        return None
+    return pid if comm in ("mariadbd", "mysqld") else None
+
+
+def _connect(ctx: Context, timeout: float = 5.0):
+    from hamail.mysql import connect
+    return connect(ctx.config.socket, _credentials(ctx), min(timeout, max(0.5, ctx.deadline.remaining())))
+
+
+def _wsrep_status(ctx: Context) -> dict[str, str]:
+    """The wsrep status variables; AccessDenied becomes a configuration error."""
+    from hamail.mysql import AccessDenied
+    try:
+        with _connect(ctx) as conn:
+            return conn.status()
+    except AccessDenied as exc:
+        user = _credentials(ctx).user
+        raise ConfigError(f"check user {user!r} cannot log in: {exc}") from None
+
+
+def _primary_ok(status: dict[str, str]) -> tuple[bool, str]:
+    """Whether a status says Primary, Synced/Donor and ready, and a one-line description."""
+    cluster = status.get("wsrep_cluster_status", "?")
+    state = int(status.get("wsrep_local_state", "0") or 0)
+    desc = (f"wsrep_cluster_status={cluster} wsrep_local_state={state}"
+            f"({status.get('wsrep_local_state_comment', '?')}) wsrep_ready={status.get('wsrep_ready', '?')} "
+            f"wsrep_cluster_size={status.get('wsrep_cluster_size', '?')}")
+    ok = cluster == "Primary" and state in (SYNCED, DONOR) and status.get("wsrep_ready") == "ON"
+    return ok, desc
+
+
+# -------------------------------------------------------------------------- files in the datadir
+
+def _read_grastate(ctx: Context):
+    """(GraState or None when absent, raw text); OCFError if the file exists but cannot be used."""
+    from hamail.galera_recovery import parse_grastate
+    path = os.path.join(ctx.config.datadir, "grastate.dat")
+    try:
+        with open(path, encoding="utf-8", errors="strict") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return None, ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OCFError(OCFExit.ERR_GENERIC, f"{path} is unreadable ({exc}); fix or move it aside by hand") from None
+    try:
+        return parse_grastate(text), text
+    except ValueError as exc:
+        raise OCFError(OCFExit.ERR_GENERIC, f"{path} is unreadable ({exc}); fix or move it aside by hand") from None
+
+
+def _rewrite(path: str, text: str) -> None:
+    """Replace a datadir file atomically, keeping owner, group and mode; no backup copy is left behind."""
+    info = os.stat(path)
+    tmp = f"{path}.hamail.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, info.st_mode & 0o7777)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chown(tmp, info.st_uid, info.st_gid)
+        os.chmod(tmp, info.st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _set_safe_to_bootstrap(ctx: Context, value: bool) -> bool:
+    """Set safe_to_bootstrap in grastate.dat; returns the previous value."""
+    from hamail.galera_recovery import set_safe_to_bootstrap
+    state, text = _read_grastate(ctx)
+    if state is None:
+        return False
+    if state.safe_to_bootstrap != value:
+        _rewrite(os.path.join(ctx.config.datadir, "grastate.dat"), set_safe_to_bootstrap(text, value))
+        ctx.log.info("grastate.dat: safe_to_bootstrap %d -> %d", int(state.safe_to_bootstrap), int(value))
+    return state.safe_to_bootstrap
+
+
+def _read_view(ctx: Context):
+    """The last Primary view from gvwstate.dat (None if absent); an empty file is removed (codership/galera#354)."""
+    from hamail.galera_recovery import parse_gvwstate
+    path = os.path.join(ctx.config.datadir, "gvwstate.dat")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return None
+    if not text.strip():
+        ctx.log.warning("empty %s: removing it, it would prevent the next start (codership/galera#354)", path)
+        os.unlink(path)
+        return None
+    return parse_gvwstate(text)
+
+
+def _prepare_dirs(ctx: Context) -> None:
+    """Directories for the pid file and socket (on tmpfs they vanish at boot), owned by the server user."""
+    import grp
+    import pwd
+    uid = pwd.getpwnam(ctx.config.user).pw_uid
+    try:
+        gid = grp.getgrnam(ctx.config.group).gr_gid
+    except KeyError:
+        gid = pwd.getpwnam(ctx.config.user).pw_gid
+    for path in {os.path.dirname(ctx.config.pid), os.path.dirname(ctx.config.socket)}:
+        if not os.path.isdir(path):
+            os.makedirs(path, mode=0o755)
+            os.chown(path, uid, gid)
+    if not os.path.isdir(os.path.join(ctx.config.datadir, "mysql")):
+        if not ctx.config.enable_creation:
+            if not os.path.isdir(ctx.config.datadir):
+                raise ConfigError(f"datadir {ctx.config.datadir} does not exist")
+            raise ConfigError(f"datadir {ctx.config.datadir} holds no database (set enable_creation=true to create one)")
+        os.makedirs(ctx.config.datadir, mode=0o750, exist_ok=True)
+        os.chown(ctx.config.datadir, uid, gid)
+        ctx.log.info("enable_creation: initialising %s", ctx.config.datadir)
+        result = ctx.run(["mariadb-install-db", f"--defaults-file={ctx.config.config}", f"--datadir={ctx.config.datadir}",
+                          f"--user={ctx.config.user}", "--wsrep-on=OFF", "--skip-test-db"])
+        if not result.ok:
+            raise OCFError(OCFExit.ERR_GENERIC, f"mariadb-install-db failed: {result.first_error_line()}")
+
+
+def _server_argv(ctx: Context, *extra: str) -> list[str]:
+    import shlex
+    cfg = ctx.config
+    return [cfg.binary, f"--defaults-file={cfg.config}", f"--pid-file={cfg.pid}", f"--socket={cfg.socket}",
+            f"--datadir={cfg.datadir}", f"--user={cfg.user}", *shlex.split(cfg.additional_parameters or ""), *extra]
+
+
+# ------------------------------------------------------------------------------ recovery position
+
+def _recover(ctx: Context) -> dict:
+    """This node's position: grastate.dat after a clean shutdown, else --wsrep-recover (with the known quirks)."""
+    state, _ = _read_grastate(ctx)
+    view = _read_view(ctx)
+    info = {"no_grastate": state is None, "view": view.encode() if view else ""}
+    if state is not None and state.has_position:
+        ctx.log.info("position from grastate.dat: %s:%d safe_to_bootstrap=%d", state.uuid, state.seqno,
+                     int(state.safe_to_bootstrap))
+        info.update(uuid=state.uuid, seqno=state.seqno, safe_to_bootstrap=state.safe_to_bootstrap)
+        return info
+    ctx.log.info("grastate.dat %s: running --wsrep-recover", "is absent" if state is None else
+                 f"has no position ({state.uuid}:{state.seqno})")
+    rec = _run_recovery(ctx)
+    if not rec.found and rec.prepared:
+        ctx.log.warning("--wsrep-recover found %d prepared transaction(s): rolling back with --tc-heuristic-recover",
+                        rec.prepared)
+        rec = _run_recovery(ctx, "--tc-heuristic-recover=rollback")
+        if rec.found and state is not None:
+            # The rolled-back transactions may have committed elsewhere: make this node take a full
+            # state transfer when it joins, and avoid choosing it to bootstrap (no_grastate).
+            info["no_grastate"] = True
+    if not rec.found:
+        raise OCFError(OCFExit.ERR_GENERIC, "unable to detect the last committed seqno: --wsrep-recover reported no "
+                       "position" + (f" ({rec.prepared} prepared transactions)" if rec.prepared else "")
+                       + f"; see {ctx.config.log}")
+    ctx.log.info("position from --wsrep-recover: %s:%d", rec.uuid, rec.seqno)
+    info.update(uuid=rec.uuid, seqno=rec.seqno,
+                safe_to_bootstrap=bool(state is not None and state.safe_to_bootstrap))
+    return info
+
+
+def _run_recovery(ctx: Context, *extra: str):
+    """Run the server with --wsrep-recover into a private log file and parse it."""
+    import pwd
+    import tempfile
+    from hamail.galera_recovery import parse_recovery_log
+    user = pwd.getpwnam(ctx.config.user)
+    fd, log = tempfile.mkstemp(prefix="hamail-galera-recover.", suffix=".log")
+    try:
+        os.fchown(fd, user.pw_uid, user.pw_gid)
+        os.close(fd)
+        # --wsrep-cluster-address: with wsrep_sst_method=rsync and no address in my.cnf the server refuses to
+        # recover; --wsrep-recover never connects to it. The pid file and socket are the recovery's own.
+        argv = [a for a in _server_argv(ctx) if not a.startswith(("--pid-file=", "--socket="))]
+        argv += [f"--pid-file={log}.pid", f"--socket={log}.sock", "--wsrep-recover",
+                 f"--wsrep-cluster-address={ctx.config.wsrep_cluster_address}", f"--log-error={log}", *extra]
+        result = ctx.run(argv, timeout=max(5.0, ctx.deadline.remaining() - 2))
+        with open(log, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+        text += "\n" + result.stderr
+        rec = parse_recovery_log(text)
+        if not rec.found and rec.redirect and os.path.isfile(rec.redirect):
+            with open(rec.redirect, encoding="utf-8", errors="replace") as handle:
+                rec = parse_recovery_log(handle.read())
+        if not rec.found:
+            tail = [line for line in text.splitlines() if "ERROR" in line][-3:]
+            ctx.log.error("--wsrep-recover (rc %d) gave no position: %s", result.rc, " | ".join(tail) or "(no errors)")
+        return rec
+    finally:
+        for path in (log, f"{log}.pid", f"{log}.sock"):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+
+# ------------------------------------------------------------------------------ Pacemaker side
+
+def _attributes(ctx: Context):
+    from hamail.pacemaker import Attributes
+    return Attributes(ctx.runner, ctx.deadline)
+
+
+def _scores(ctx: Context, node: str | None = None):
+    from hamail.pacemaker import PromotionScore
+    return PromotionScore(ctx.runner, ctx.env.instance, node or ctx.env.node_name,
+                          ctx.env.raw.get("OCF_RESKEY_crm_feature_set", ""), ctx.deadline)
+
+
+PUBLISHED = ("last-committed", "uuid", "safe-to-bootstrap", "no-grastate", "last-view")
+
+
+def _publish(ctx: Context, info: dict) -> None:
+    """Publish this node's position as transient node attributes (what every node decides from)."""
+    attrs, me = _attributes(ctx), ctx.env.node_name
+    values = {"last-committed": str(info["seqno"]), "uuid": info["uuid"],
+              "safe-to-bootstrap": "1" if info["safe_to_bootstrap"] else "0",
+              "no-grastate": "1" if info["no_grastate"] else "0", "last-view": info.get("view") or ""}
+    # last-committed goes last: its presence tells other nodes this node's report is complete.
+    for name in ("uuid", "safe-to-bootstrap", "no-grastate", "last-view", "last-committed"):
+        if values[name]:
+            attrs.set(me, _attr(ctx, name), values[name])
+        else:
+            attrs.delete(me, _attr(ctx, name))
+
+
+def _withdraw(ctx: Context) -> None:
+    attrs, me = _attributes(ctx), ctx.env.node_name
+    for name in ("last-committed",) + PUBLISHED[1:] + ("bootstrap-wait",):
+        attrs.delete(me, _attr(ctx, name))
+
+
+def _cluster(ctx: Context):
+    """crm_mon's view (roles, online nodes, fencing history) and every node's transient attributes."""
+    from hamail.pacemaker import PacemakerError, parse_crm_mon
+    result = ctx.run(["crm_mon", "--output-as=xml", "--inactive", "--fence-history=3", "--show-node-attributes"],
+                     timeout=20)
+    if not result.stdout.lstrip().startswith("<"):
+        raise PacemakerError(f"crm_mon failed: {result.first_error_line()}")
+    raw = result.stdout.encode()
+    from lxml import etree
+    root = etree.fromstring(raw)
+    attrs: dict[str, dict[str, str]] = {}
+    for node in root.iterfind("node_attributes/node"):
+        attrs[node.get("name", "")] = {a.get("name", ""): a.get("value", "") for a in node.iterfind("attribute")}
+    return parse_crm_mon(raw), attrs
+
+
+def _decision(ctx: Context):
+    """Gather every node's report and decide (pure logic in hamail.galera_recovery)."""
+    from hamail.galera_recovery import NodeReport, View, decide
+    nodes, _, me = _names(ctx)
+    status, attrs = _cluster(ctx)
+    base = ctx.env.clone_base
+    primary = tuple(sorted({n for r in status.instances(base) if r.role in ("Promoted", "Master") and r.active
+                            for n in r.nodes if n != me}))
+    reports = {}
+    for node in nodes:
+        mine = attrs.get(node, {})
+        seqno = mine.get(f"{base}-last-committed")
+        try:
+            seq = int(seqno) if seqno not in (None, "") else None
+        except ValueError:
+            seq = None
+        reports[node] = NodeReport(node, mine.get(f"{base}-uuid"), seq, mine.get(f"{base}-safe-to-bootstrap") == "1",
+                                   mine.get(f"{base}-no-grastate") == "1", View.decode(mine.get(f"{base}-last-view")),
+                                   mine.get(f"{base}-force-bootstrap") in ("1", "true", "yes"))
+    if ctx.config.two_node_mode and len(nodes) == 2 and status.have_quorum and reports[me].reported:
+        peer = [n for n in nodes if n != me][0]
+        if peer not in status.online_nodes():
+            ctx.log.warning("two_node_mode: %s is offline and this partition is quorate: safe to bootstrap", peer)
+            reports[me].safe_to_bootstrap = True
+    fenced = frozenset(n for n in nodes if status.was_fenced(n))
+    online = frozenset(status.online_nodes())
+    override = ctx.config.force_bootstrap_node or None
+    decision = decide(nodes, reports, primary_nodes=primary, fenced=fenced, online=online, override=override)
+    ctx.log.info("bootstrap decision: %s %s: %s [reports: %s; fenced: %s; online: %s]", decision.action,
+                 decision.node or "-", decision.reason, list(reports.values()), sorted(fenced), sorted(online))
+    return decision
+
+
+def _apply_decision(ctx: Context, state: dict) -> str:
+    """Set or withdraw this node's promotion score from the decision; return the wait reason ('' if none)."""
+    decision = _decision(ctx)
+    me = ctx.env.node_name
+    want = PROMOTED_SCORE if decision.action == "join" or decision.node == me else None
+    wait = decision.reason if decision.action == "wait" else ""
+    if want != state.get("score"):
+        if want is None:
+            _scores(ctx).delete()
+        else:
+            _scores(ctx).set(want)
+        state["score"] = want
+    if wait != state.get("wait", ""):
+        if wait:
+            _attributes(ctx).set(me, _attr(ctx, "bootstrap-wait"), wait[:500])
+        else:
+            _attributes(ctx).delete(me, _attr(ctx, "bootstrap-wait"))
+        state["wait"] = wait
+    state["decision"] = decision.action
+    state["bootstrap"] = decision.node == me and decision.action == "bootstrap"
+    _save_state(ctx, state)
+    return wait
+
+
+# ------------------------------------------------------------------------------ server lifecycle
+
+def _start_server(ctx: Context, *extra: str) -> None:
+    """Launch the server detached (it outlives this action), then wait until it answers on the socket."""
+    import subprocess
+    from hamail.mysql import AccessDenied, MySQLError, Unavailable
+    # The address always goes on the command line: the option file may lack it, and then the server
+    # refuses to start with wsrep_sst_method=rsync (and heartbeat galera passes it the same way).
+    argv = _server_argv(ctx, f"--log-error={ctx.config.log}",
+                        f"--wsrep-cluster-address={ctx.config.wsrep_cluster_address}", *extra)
+    ctx.log.info("starting %s", " ".join(argv))
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True, close_fds=True, env=ctx.runner.environment())
+    from hamail.clock import DeadlineExceeded, poll
+
+    def answering():
+        if proc.poll() is not None and _server_pid(ctx) is None:
+            raise OCFError(OCFExit.ERR_GENERIC, f"server exited with {proc.returncode} while starting; "
+                           f"see {ctx.config.log}" + _log_errors(ctx))
+        try:
+            with _connect(ctx, 2.0) as conn:
+                return conn.status()
+        except AccessDenied:
+            raise
+        except (Unavailable, MySQLError):
+            return None
+    try:
+        poll(ctx.deadline, answering, what="the server to answer", longest=1.0)
+    except AccessDenied as exc:
+        raise ConfigError(f"check user {_credentials(ctx).user!r} cannot log in: {exc}") from None
+    except DeadlineExceeded:
+        raise OCFError(OCFExit.ERR_GENERIC, "the server did not answer on its socket before the timeout"
+                       + _log_errors(ctx)) from None
+
+
+def _log_errors(ctx: Context) -> str:
+    """The last ERROR lines of the server's log, for exit reasons."""
+    try:
+        with open(ctx.config.log, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 16384))
+            lines = handle.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    errors = [line.split("[ERROR]", 1)[-1].strip() for line in lines if "[ERROR]" in line]
+    return (": " + " | ".join(errors[-2:])) if errors else ""
+
+
+def _stop_server(ctx: Context) -> None:
+    """TERM the server and wait for it (a clean Galera shutdown writes grastate.dat); KILL when time runs out."""
+    from hamail.clock import DeadlineExceeded, poll
+    pid = _server_pid(ctx)
+    if pid is None:
+        return
+    ctx.log.info("stopping server pid %d", pid)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        poll(ctx.deadline.sub(max(1.0, ctx.deadline.remaining() - 5)), lambda: True if _gone(pid) else None,
+             what="the server to stop", longest=0.5)
+        return
+    except DeadlineExceeded:
+        ctx.log.warning("server pid %d ignored SIGTERM until the deadline: killing it", pid)
+    parent = _parent(pid)
+    for victim in ([parent] if parent else []) + [pid]:
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    poll(ctx.deadline, lambda: True if _gone(pid) else None, what="the killed server to vanish", longest=0.2)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _parent(pid: int) -> int | None:
+    """mysqld_safe, if it is the server's parent (it would restart a killed server)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        with open(f"/proc/{ppid}/comm", encoding="ascii") as handle:
+            return ppid if handle.read().strip() in ("mysqld_safe", "mariadbd-safe") else None
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+# ------------------------------------------------------------------------------ actions
+
+def start(ctx: Context) -> int:
+    """Unpromoted start: recover and publish this node's position, then take part in the bootstrap decision."""
+    if _server_pid(ctx) is not None:
+        status = _wsrep_status(ctx)
+        raise OCFError(OCFExit.ERR_GENERIC, f"the server is already running outside the cluster's control "
+                       f"({_primary_ok(status)[1]}); stop it first")
+    _prepare_dirs(ctx)
+    info = _recover(ctx)
+    _publish(ctx, info)
+    state = {"uuid": info["uuid"], "seqno": info["seqno"], "score": "unset"}
+    _save_state(ctx, state)
+    wait = _apply_decision(ctx, state)
+    if wait:
+        ctx.log.info("start: %s", wait)
+    return OCFExit.SUCCESS
+
+
+def stop(ctx: Context) -> int:
+    """Stop the server cleanly and withdraw everything this instance published."""
+    _stop_server(ctx)
+    had_state = _load_state(ctx) is not None
+    _drop_state(ctx)
+    try:
+        _withdraw(ctx)
+        _scores(ctx).delete()
+    except Exception as exc:  # attrd gone (node leaving): nothing left to withdraw from
+        if had_state:
+            ctx.log.warning("stop: could not withdraw attributes: %s", exc)
+    return OCFExit.SUCCESS
+
+
+class GaleraResource:
+    """The Promotable side: observe the server and the two transitions (used by PromotableResource)."""
+
+    def observe(self, ctx: Context):
+        """Promoted when the server runs Primary and Synced/Donor; joiners within the allowance are degraded."""
+        from hamail.mysql import MySQLError
+        from hamail.promotable import Observation, Role
+        state = _load_state(ctx)
+        if _server_pid(ctx) is None:
+            if state is None:
+                return Observation(Role.STOPPED)
+            return Observation(Role.UNPROMOTED, keep_score=True)
+        try:
+            status = _wsrep_status(ctx)
+        except MySQLError as exc:
+            return Observation(Role.PROMOTED, healthy=False, reason=f"server running but not answering: {exc}",
+                               keep_score=True)
+        ok, desc = _primary_ok(status)
+        if ok:
+            if ctx.env.check_level >= 10:
+                self.read_check(ctx)
+            return Observation(Role.PROMOTED, score=PROMOTED_SCORE, keep_score=not ctx.env.is_probe, reason="")
+        cluster = status.get("wsrep_cluster_status", "")
+        local = int(status.get("wsrep_local_state", "0") or 0)
+        if cluster == "Primary" and local in (JOINING, JOINED, 0):
+            import time
+            since = (state or {}).get("joining_since") or time.time()
+            elapsed = time.time() - since
+            if elapsed <= ctx.config.sync_allowance:
+                return Observation(Role.PROMOTED, degraded=True, keep_score=True,
+                                   reason=f"joining: {desc}; {elapsed:.0f} s of the {ctx.config.sync_allowance:.0f} s "
+                                          "sync allowance used")
+            return Observation(Role.PROMOTED, healthy=False, keep_score=True,
+                               reason=f"still not synced after {elapsed:.0f} s (sync_allowance): {desc}")
+        return Observation(Role.PROMOTED, healthy=False, keep_score=True,
+                           reason=f"local node {ctx.env.node_name} is running but not in a usable Primary "
+                                  f"component: {desc}")
+
+    def read_check(self, ctx: Context) -> None:
+        """Depth 10: a real read query as check_user (a wedged server passes status queries)."""
+        from hamail.mysql import MySQLError
+        try:
+            with _connect(ctx) as conn:
+                conn.query("SELECT COUNT(*) FROM information_schema.SCHEMATA")
+        except MySQLError as exc:
+            raise OCFError(OCFExit.FAILED_PROMOTED, f"read query as {_credentials(ctx).user!r} failed: {exc}") from None
+
+    def do_promote(self, ctx: Context) -> None:
+        """Bootstrap (the chosen node) or join (a Primary exists); refuse otherwise."""
+        import time
+        state = _load_state(ctx) or {}
+        decision = _decision(ctx)
+        me = ctx.env.node_name
+        if decision.action == "join":
+            state["joining_since"] = time.time()
+            _save_state(ctx, state)
+            _start_server(ctx)
+            return
+        if decision.action == "bootstrap" and decision.node == me:
+            previous = _set_safe_to_bootstrap(ctx, True)
+            state["joining_since"] = time.time()
+            _save_state(ctx, state)
+            ctx.log.info("bootstrapping a new Primary component: %s", decision.reason)
+            try:
+                _start_server(ctx, "--wsrep-new-cluster")
+            except BaseException:
+                if _server_pid(ctx) is None and not previous:
+                    _set_safe_to_bootstrap(ctx, False)
+                raise
+            return
+        raise OCFError(OCFExit.ERR_GENERIC, f"no Primary component to join and this node is not the bootstrap node "
+                       f"({decision.node or 'none'}: {decision.reason})")
+
+    def do_demote(self, ctx: Context) -> None:
+        """Stop the server; the next observation is Unpromoted."""
+        _stop_server(ctx)
+
+
+def _resource(ctx: Context):
+    from hamail.promotable import PromotableResource
+    return PromotableResource(GaleraResource(), _scores(ctx))
+
+
+def monitor(ctx: Context) -> int:
+    """Promoted: status over the socket only. Unpromoted: re-run the bootstrap decision."""
+    impl = GaleraResource()
+    obs = impl.observe(ctx)
+    from hamail.promotable import Role
+    if obs.role is Role.UNPROMOTED:
+        state = _load_state(ctx) or {}
+        wait = _apply_decision(ctx, state)
+        if wait:
+            ctx.log.info("monitor: %s", wait)
+        return OCFExit.SUCCESS
+    if obs.role is Role.STOPPED and ctx.env.is_probe:
+        return OCFExit.NOT_RUNNING
+    return _resource(ctx).monitor(ctx)
+
+
+def promote(ctx: Context) -> int:
+    """Start the server as bootstrap or joiner; return once it is Primary (Synced, or transferring state)."""
+    from hamail.clock import DeadlineExceeded, poll
+    impl = GaleraResource()
+    state = _load_state(ctx)
+    if state is None:
+        raise OCFError(OCFExit.ERR_GENERIC, "cannot promote: the instance is not started")
+    if _server_pid(ctx) is None:
+        impl.do_promote(ctx)
+    last: list = []
+
+    def settled():
+        status = _wsrep_status(ctx)
+        last[:] = [status]
+        ok, _ = _primary_ok(status)
+        if ok:
+            return status
+        # A joiner in SST/IST is Primary but not yet Synced: past half the promote timeout, hand the
+        # rest of the transfer to the monitor's sync_allowance instead of failing the promotion.
+        if (status.get("wsrep_cluster_status") == "Primary" and status.get("wsrep_local_state") in ("1", "3")
+                and ctx.deadline.remaining() < promote_budget / 2):
+            return status
+        return None
+    promote_budget = ctx.deadline.remaining()
+    try:
+        status = poll(ctx.deadline.sub(max(1.0, ctx.deadline.remaining() - 3)), settled,
+                      what="Primary and Synced", longest=1.0)
+    except DeadlineExceeded:
+        desc = _primary_ok(last[0])[1] if last else "no status"
+        raise OCFError(OCFExit.ERR_GENERIC, f"promote: not Primary before the timeout ({desc})") from None
+    ok, desc = _primary_ok(status)
+    ctx.log.info("promote: %s (%s)", "done" if ok else "joined, state transfer continues under sync_allowance", desc)
+    state = _load_state(ctx) or {}
+    was_bootstrap = state.get("bootstrap")
+    state.update(score=PROMOTED_SCORE, wait="", decision="promoted", bootstrap=False)
+    _save_state(ctx, state)
+    _scores(ctx).set(PROMOTED_SCORE)
+    for name in PUBLISHED + ("bootstrap-wait",):
+        _attributes(ctx).delete(ctx.env.node_name, _attr(ctx, name))
+    if was_bootstrap:
+        _promote_everyone(ctx)
+    return OCFExit.SUCCESS
+
+
+def _promote_everyone(ctx: Context) -> None:
+    """After a bootstrap, let every other reporting node join now rather than at its next monitor."""
+    nodes, _, me = _names(ctx)
+    try:
+        reported = _attributes(ctx).get_all(_attr(ctx, "last-committed"))
+    except Exception as exc:  # an optimisation only: the others' monitors do the same
+        ctx.log.warning("could not read the other nodes' reports: %s", exc)
+        return
+    for node in nodes:
+        if node != me and node in reported:
+            try:
+                _scores(ctx, node).set(PROMOTED_SCORE)
+                ctx.log.info("bootstrap done: %s may join", node)
+            except Exception as exc:  # same as above
+                ctx.log.warning("could not set the promotion score of %s: %s", node, exc)
+
+
+def demote(ctx: Context) -> int:
+    """Stop the server, then publish the position its clean shutdown left in grastate.dat."""
+    _stop_server(ctx)
+    _scores(ctx).delete()
+    if _load_state(ctx) is None:
+        return OCFExit.SUCCESS
+    info = _recover(ctx)
+    _publish(ctx, info)
+    state = {"uuid": info["uuid"], "seqno": info["seqno"], "score": None}
+    _save_state(ctx, state)
+    return OCFExit.SUCCESS
+
+
+def notify(ctx: Context) -> int:
+    """Nothing to do: decisions come from node attributes and crm_mon, not from notifications."""
+    return OCFExit.SUCCESS
+
+
+AGENT = Agent(SPEC, {"start": start, "stop": stop, "monitor": monitor, "promote": promote, "demote": demote,
+                     "notify": notify}, validate)
+
+if __name__ == "__main__":
+    main(AGENT)
