@@ -1,28 +1,26 @@
 """Agent logging as Pacemaker sets it up: HA_LOGFACILITY, HA_LOGFILE, HA_DEBUGLOG, HA_debug; secrets scrubbed."""
 
-import logging
-import logging.handlers
+from __future__ import annotations
+
 import os
 import sys
-from typing import Iterable, Mapping, Optional, TextIO
 
-from hamail.secret import Secret
+__all__ = ["Log", "Scrubber", "is_debug"]
 
-__all__ = ["make_logger", "Scrubber", "is_debug"]
-
-_FACILITIES = logging.handlers.SysLogHandler.facility_names
+_DEBUG, _INFO, _WARNING, _ERROR = 10, 20, 30, 40
 
 
-def is_debug(environ: Mapping[str, str]) -> bool:
+def is_debug(environ) -> bool:
     """Whether HA_debug asks for debug output (Pacemaker passes 0/1, people write yes/true)."""
     return environ.get("HA_debug", "0").strip().lower() in {"1", "yes", "true", "on"}
 
 
-class Scrubber(logging.Filter):
-    """Replaces every secret's text by *** in log records, whatever formatted it."""
+class Scrubber:
+    """Replaces every secret's text by *** in text bound for a log or an exit reason."""
 
-    def __init__(self, secrets: Iterable[Secret] = ()) -> None:
-        super().__init__()
+    __slots__ = ("_texts",)
+
+    def __init__(self, secrets=()) -> None:
         self._texts = tuple(s.reveal() for s in secrets if s)
 
     def scrub(self, text: str) -> str:
@@ -31,37 +29,66 @@ class Scrubber(logging.Filter):
             text = text.replace(secret, "***")
         return text
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Render the message now and scrub it, so no handler sees a secret."""
-        if self._texts:
-            record.msg = self.scrub(record.getMessage())
-            record.args = None
-            if record.exc_text:
-                record.exc_text = self.scrub(record.exc_text)
-        return True
 
+class Log:
+    """The log of one agent run; the logging machinery is built on the first message only.
 
-def make_logger(tag: str, environ: Mapping[str, str], secrets: Iterable[Secret] = (),
-                stderr: Optional[TextIO] = None) -> logging.Logger:
-    """A logger for one agent run, with the handlers Pacemaker's environment asks for.
-
-    The logger is created unregistered so that one process can run many actions (tests) without
+    A healthy monitor usually logs nothing, and importing logging costs 10-20 ms at every run.
+    The logger is created unregistered so one process can run many actions (tests) without
     handlers piling up in logging's global registry.
     """
-    stderr = stderr or sys.stderr
+
+    def __init__(self, tag: str, environ, secrets=(), stderr=None) -> None:
+        self._tag = tag
+        self._environ = environ
+        self._scrubber = Scrubber(secrets)
+        self._stderr = stderr
+        self._logger = None
+
+    def debug(self, msg: str, *args) -> None:
+        """Log at debug level (only with HA_debug or into HA_DEBUGLOG)."""
+        self._log(_DEBUG, msg, args)
+
+    def info(self, msg: str, *args) -> None:
+        """Log at info level."""
+        self._log(_INFO, msg, args)
+
+    def warning(self, msg: str, *args) -> None:
+        """Log at warning level."""
+        self._log(_WARNING, msg, args)
+
+    def error(self, msg: str, *args) -> None:
+        """Log at error level."""
+        self._log(_ERROR, msg, args)
+
+    def _log(self, level: int, msg: str, args: tuple) -> None:
+        if level == _DEBUG and not (is_debug(self._environ) or self._environ.get("HA_DEBUGLOG")):
+            return
+        text = msg % args if args else msg
+        self._get().log(level, self._scrubber.scrub(text))
+
+    def _get(self):
+        if self._logger is None:
+            self._logger = _build(self._tag, self._environ, self._stderr or sys.stderr)
+        return self._logger
+
+
+def _build(tag: str, environ, stderr):
+    """A logging.Logger with the handlers Pacemaker's environment asks for."""
+    import logging
+    import logging.handlers
     debug = is_debug(environ)
     logger = logging.Logger(f"hamail.{tag}", logging.DEBUG)
     logger.propagate = False
-    scrubber = Scrubber(secrets)
-    logger.addFilter(scrubber)
     fmt = logging.Formatter(f"{tag}[{os.getpid()}]: %(levelname)s: %(message)s")
     stamped = logging.Formatter(f"%(asctime)s {tag}[{os.getpid()}]: %(levelname)s: %(message)s")
     main_level = logging.DEBUG if debug else logging.INFO
+    facilities = logging.handlers.SysLogHandler.facility_names
     facility = environ.get("HA_LOGFACILITY", "").strip().lower()
     configured = False
-    if facility and facility != "none" and facility in _FACILITIES and os.path.exists("/dev/log"):
+    if facility and facility != "none" and facility in facilities and os.path.exists("/dev/log"):
         try:
-            handler = logging.handlers.SysLogHandler("/dev/log", facility=_FACILITIES[facility])
+            handler = logging.handlers.SysLogHandler("/dev/log", facility=facilities[facility])
             handler.setFormatter(fmt)
             handler.setLevel(main_level)
             logger.addHandler(handler)
@@ -71,10 +98,7 @@ def make_logger(tag: str, environ: Mapping[str, str], secrets: Iterable[Secret] 
     for variable, level in (("HA_LOGFILE", main_level), ("HA_DEBUGLOG", logging.DEBUG)):
         path = environ.get(variable, "").strip()
         if path:
-            try:
-                handler = logging.FileHandler(path, encoding="utf-8", delay=True)
-            except OSError:
-                continue
+            handler = logging.FileHandler(path, encoding="utf-8", delay=True)
             handler.setFormatter(stamped)
             handler.setLevel(level)
             logger.addHandler(handler)
@@ -88,7 +112,7 @@ def make_logger(tag: str, environ: Mapping[str, str], secrets: Iterable[Secret] 
     return logger
 
 
-def _isatty(stream: TextIO) -> bool:
+def _isatty(stream) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):

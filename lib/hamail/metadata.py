@@ -1,7 +1,6 @@
 """OCF 1.1 metadata XML for an agent, built with lxml from its declarations."""
 
-import dataclasses
-from typing import Optional
+from __future__ import annotations
 
 from hamail.params import Kind, Param, ParamTable
 
@@ -16,27 +15,28 @@ DOCTYPE = """<!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd" [
 ]>"""
 
 
-@dataclasses.dataclass(frozen=True)
 class ActionSpec:
     """One action an agent advertises, with its default timeout (seconds) and, for monitors, interval."""
 
-    name: str
-    timeout: int
-    interval: Optional[int] = None
-    depth: Optional[int] = None
-    role: Optional[str] = None
+    __slots__ = ("name", "timeout", "interval", "depth", "role")
+
+    def __init__(self, name: str, timeout: int, interval: int | None = None, depth: int | None = None,
+                 role: str | None = None) -> None:
+        self.name, self.timeout, self.interval, self.depth, self.role = name, timeout, interval, depth, role
+
+    def __repr__(self) -> str:
+        return f"ActionSpec({self.name!r}, {self.timeout})"
 
 
-@dataclasses.dataclass(frozen=True)
 class AgentSpec:
     """Everything an agent declares about itself: identity, documentation, parameters, actions."""
 
-    name: str
-    version: str
-    shortdesc: str
-    longdesc: str
-    params: ParamTable
-    actions: tuple[ActionSpec, ...]
+    __slots__ = ("name", "version", "shortdesc", "longdesc", "params", "actions")
+
+    def __init__(self, name: str, version: str, shortdesc: str, longdesc: str, params: ParamTable,
+                 actions: tuple) -> None:
+        self.name, self.version, self.shortdesc, self.longdesc = name, version, shortdesc, longdesc
+        self.params, self.actions = params, tuple(actions)
 
     def action_timeout(self, name: str) -> float:
         """The advertised timeout of an action (seconds), 20 s when it advertises none."""
@@ -45,7 +45,7 @@ class AgentSpec:
                 return float(action.timeout)
         return 20.0
 
-    def action_names(self) -> list[str]:
+    def action_names(self) -> list:
         """Distinct action names, in declaration order."""
         return list(dict.fromkeys(a.name for a in self.actions))
 

@@ -1,17 +1,18 @@
 """The OCF resource-agent contract: environment, context, exit reasons and action dispatch."""
 
-import dataclasses
+from __future__ import annotations
+
 import os
 import sys
-import traceback
-from typing import Callable, Mapping, Optional, Sequence, TextIO, Union
 
-from hamail.clock import Clock, Deadline, DeadlineExceeded, SystemClock
+from hamail.clock import Deadline, DeadlineExceeded, SystemClock
 from hamail.exitcodes import OCFExit
-from hamail.log import Scrubber, make_logger
-from hamail.metadata import AgentSpec, build_metadata
-from hamail.params import Config, ParamError
+from hamail.log import Log, Scrubber
+from hamail.metadata import build_metadata
 from hamail.runner import CommandNotFound, CommandRunner, CommandTimeout
+
+# Agents start every few seconds on every node: no dataclasses/typing/logging/subprocess imports
+# here; they load only when an action needs them.
 
 __all__ = ["OCFError", "ConfigError", "NotInstalled", "OCFEnv", "Context", "Agent", "run"]
 
@@ -42,28 +43,27 @@ class NotInstalled(OCFError):
         super().__init__(OCFExit.ERR_INSTALLED, reason)
 
 
-def _int(environ: Mapping[str, str], name: str, default: int = 0) -> int:
+def _int(environ, name: str, default: int = 0) -> int:
     try:
         return int(environ.get(name, "") or default)
     except ValueError:
         return default
 
 
-@dataclasses.dataclass(frozen=True)
 class OCFEnv:
     """What Pacemaker tells an agent through the environment, other than instance parameters."""
 
-    raw: Mapping[str, str]
-    instance: str
-    type: str
-    provider: str
-    interval_ms: int
-    timeout_ms: int
-    check_level: int
-    exit_reason_prefix: str
+    __slots__ = ("raw", "instance", "type", "provider", "interval_ms", "timeout_ms", "check_level",
+                 "exit_reason_prefix")
+
+    def __init__(self, raw, instance: str, type: str, provider: str, interval_ms: int, timeout_ms: int,
+                 check_level: int, exit_reason_prefix: str) -> None:
+        self.raw, self.instance, self.type, self.provider = raw, instance, type, provider
+        self.interval_ms, self.timeout_ms, self.check_level = interval_ms, timeout_ms, check_level
+        self.exit_reason_prefix = exit_reason_prefix
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str], agent_name: str) -> "OCFEnv":
+    def from_environ(cls, environ, agent_name: str) -> OCFEnv:
         """Read the OCF variables, tolerating their absence (agents are also run by hand)."""
         level = _int(environ, "OCF_CHECK_LEVEL")
         return cls(
@@ -97,37 +97,34 @@ class OCFEnv:
         return self.meta("on_node") or os.uname().nodename
 
 
-@dataclasses.dataclass
 class Context:
-    """Everything one action of one agent needs, handed to the action functions."""
+    """Everything one action of one agent needs, handed to the action functions.
 
-    spec: AgentSpec
-    action: str
-    env: OCFEnv
-    config: Config
-    config_errors: list[ParamError]
-    deadline: Deadline
-    runner: CommandRunner
-    clock: Clock
-    log: "object"
+    spec (AgentSpec), action (name), env (OCFEnv), config (params.Config), config_errors (list of
+    ParamError), deadline (clock.Deadline), runner (runner.CommandRunner), clock, log (log.Log).
+    """
 
-    def run(self, argv: Sequence[str], **kwargs):
+    __slots__ = ("spec", "action", "env", "config", "config_errors", "deadline", "runner", "clock", "log")
+
+    def __init__(self, spec, action: str, env: OCFEnv, config, config_errors: list, deadline: Deadline,
+                 runner: CommandRunner, clock, log) -> None:
+        self.spec, self.action, self.env, self.config = spec, action, env, config
+        self.config_errors, self.deadline, self.runner, self.clock, self.log = (
+            config_errors, deadline, runner, clock, log)
+
+    def run(self, argv, **kwargs):
         """Run a command bounded by this action's deadline."""
         kwargs.setdefault("deadline", self.deadline)
         return self.runner.run(argv, **kwargs)
 
 
-Handler = Callable[[Context], Union[int, OCFExit]]
-Validator = Callable[[Context], None]
-
-
-@dataclasses.dataclass(frozen=True)
 class Agent:
-    """An agent: its declarations, its action functions and a validator for checks beyond types."""
+    """An agent: its declarations (AgentSpec), action functions by name, and a validator beyond types."""
 
-    spec: AgentSpec
-    actions: Mapping[str, Handler]
-    validate: Optional[Validator] = None
+    __slots__ = ("spec", "actions", "validate")
+
+    def __init__(self, spec, actions, validate=None) -> None:
+        self.spec, self.actions, self.validate = spec, dict(actions), validate
 
     def usage(self) -> str:
         """The usage line and parameter help."""
@@ -136,9 +133,7 @@ class Agent:
                 f"Parameters (as OCF_RESKEY_<name> environment variables):\n{self.spec.params.help_text()}\n")
 
 
-def run(agent: Agent, argv: Sequence[str], environ: Optional[Mapping[str, str]] = None, *,
-        stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None,
-        runner: Optional[CommandRunner] = None, clock: Optional[Clock] = None) -> int:
+def run(agent: Agent, argv, environ=None, *, stdout=None, stderr=None, runner=None, clock=None) -> int:
     """Dispatch one OCF action and return its exit code; never raises, never prints a traceback."""
     environ = os.environ if environ is None else environ
     stdout = stdout or sys.stdout
@@ -162,7 +157,7 @@ def run(agent: Agent, argv: Sequence[str], environ: Optional[Mapping[str, str]] 
     env = OCFEnv.from_environ(environ, agent.spec.name)
     config, errors = agent.spec.params.parse(environ)
     scrubber = Scrubber(config.secrets())
-    log = make_logger(f"{env.type}({env.instance})", environ, config.secrets(), stderr)
+    log = Log(f"{env.type}({env.instance})", environ, config.secrets(), stderr)
     deadline = Deadline.for_operation(env.timeout_ms, agent.spec.action_timeout(action), clock)
     ctx = Context(agent.spec, action, env, config, errors, deadline, runner or CommandRunner(environ), clock, log)
     try:
@@ -176,6 +171,7 @@ def run(agent: Agent, argv: Sequence[str], environ: Optional[Mapping[str, str]] 
     except CommandNotFound as exc:
         return _fail(ctx, stderr, scrubber, OCFExit.ERR_INSTALLED, str(exc))
     except Exception as exc:  # the contract: a one-line reason, the traceback only in the debug log
+        import traceback
         log.debug("unexpected exception in %s:\n%s", action, traceback.format_exc())
         return _fail(ctx, stderr, scrubber, OCFExit.ERR_GENERIC,
                      f"internal error in {action}: {type(exc).__name__}: {_one_line(str(exc))}")
@@ -234,6 +230,7 @@ def _notify(agent: Agent, ctx: Context) -> int:
     try:
         agent.actions["notify"](ctx)
     except Exception as exc:  # notify must never fail the transition
+        import traceback
         ctx.log.error("notify failed: %s: %s", type(exc).__name__, _one_line(str(exc)))
         ctx.log.debug("%s", traceback.format_exc())
     return OCFExit.SUCCESS
@@ -243,13 +240,13 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())[:400]
 
 
-def _reason(stderr: TextIO, environ: Mapping[str, str], text: str) -> None:
+def _reason(stderr, environ, text: str) -> None:
     prefix = environ.get("OCF_EXIT_REASON_PREFIX", "ocf-exit-reason:")
     stderr.write(f"{prefix}{_one_line(text)}\n")
     stderr.flush()
 
 
-def _fail(ctx: Context, stderr: TextIO, scrubber: Scrubber, code: OCFExit, reason: str) -> int:
+def _fail(ctx: Context, stderr, scrubber: Scrubber, code: OCFExit, reason: str) -> int:
     reason = scrubber.scrub(_one_line(reason))
     ctx.log.error("%s: %s", ctx.action, reason)
     _reason(stderr, ctx.env.raw, reason)

@@ -1,19 +1,33 @@
 """Pacemaker access for agents: promotion scores, transient node attributes, notify data, crm_mon XML."""
 
-import dataclasses
-from typing import Mapping, Optional, Sequence
+from __future__ import annotations
 
 from hamail.clock import Deadline
+from hamail.exitcodes import OCFExit
+from hamail.ocf import OCFError
 from hamail.runner import CommandResult, CommandRunner
 
-__all__ = [
-    "PacemakerError", "Attributes", "PromotionScore", "NodeStatus", "FenceEvent", "ResourceStatus",
-    "ClusterStatus", "parse_crm_mon", "read_cluster_status", "NotifyData", "feature_set_at_least",
-]
+__all__ = ["PacemakerError", "Attributes", "PromotionScore", "feature_set_at_least", "parse_attrd_query"]
+
+# crm_mon parsing (hamail.crmmon) and notify data (hamail.notify) live in their own modules so the
+# monitor path, which only sets scores, does not import dataclasses and lxml; these names are
+# re-exported lazily for convenience.
+_LAZY = {"NodeStatus": "crmmon", "FenceEvent": "crmmon", "ResourceStatus": "crmmon", "ClusterStatus": "crmmon",
+         "parse_crm_mon": "crmmon", "read_cluster_status": "crmmon", "NotifyData": "notify"}
 
 
-class PacemakerError(Exception):
-    """A Pacemaker attribute tool failed (the cluster or attrd did not answer)."""
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f"hamail.{_LAZY[name]}"), name)
+    raise AttributeError(name)
+
+
+class PacemakerError(OCFError):
+    """A Pacemaker tool failed (the cluster or attrd did not answer): a generic, retryable failure."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(OCFExit.ERR_GENERIC, reason)
 
 
 def feature_set_at_least(feature_set: str, wanted: tuple[int, ...]) -> bool:
@@ -30,11 +44,11 @@ def feature_set_at_least(feature_set: str, wanted: tuple[int, ...]) -> bool:
 class Attributes:
     """Transient (reboot-lifetime) node attributes through pacemaker-attrd."""
 
-    def __init__(self, runner: CommandRunner, deadline: Optional[Deadline] = None) -> None:
+    def __init__(self, runner: CommandRunner, deadline: Deadline | None = None) -> None:
         self._runner = runner
         self._deadline = deadline
 
-    def _run(self, argv: Sequence[str]) -> CommandResult:
+    def _run(self, argv: list) -> CommandResult:
         return self._runner.run(argv, deadline=self._deadline, timeout=15)
 
     def set(self, node: str, name: str, value: str) -> None:
@@ -49,7 +63,7 @@ class Attributes:
         if not result.ok:
             raise PacemakerError(f"cannot delete {name} on {node}: {result.first_error_line()}")
 
-    def get(self, node: str, name: str) -> Optional[str]:
+    def get(self, node: str, name: str) -> str | None:
         """A node's value of a transient attribute, None when unset."""
         return self.get_all(name).get(node)
 
@@ -83,7 +97,7 @@ class PromotionScore:
     """This resource's promotion score on this node (crm_attribute -p, crm_master on old clusters)."""
 
     def __init__(self, runner: CommandRunner, instance: str, node: str, feature_set: str = "",
-                 deadline: Optional[Deadline] = None) -> None:
+                 deadline: Deadline | None = None) -> None:
         self._runner = runner
         self._instance = instance
         self._node = node
@@ -111,7 +125,7 @@ class PromotionScore:
         if not result.ok and "No such" not in result.first_error_line():
             raise PacemakerError(f"cannot delete promotion score: {result.first_error_line()}")
 
-    def get(self) -> Optional[int]:
+    def get(self) -> int | None:
         """The current score, None when unset."""
         result = self._run("-G", "-q")
         if not result.ok:
@@ -125,155 +139,3 @@ class PromotionScore:
             return None
 
 
-@dataclasses.dataclass(frozen=True)
-class NodeStatus:
-    """A node as crm_mon sees it."""
-
-    name: str
-    id: str
-    online: bool
-    standby: bool
-    unclean: bool
-    shutdown: bool
-    is_dc: bool
-    expected_up: bool
-
-
-@dataclasses.dataclass(frozen=True)
-class FenceEvent:
-    """One entry of the fencing history."""
-
-    target: str
-    action: str
-    status: str
-    delegate: str
-    completed: str
-
-    @property
-    def succeeded(self) -> bool:
-        """Whether the fencing completed successfully."""
-        return self.status == "success"
-
-
-@dataclasses.dataclass(frozen=True)
-class ResourceStatus:
-    """One resource instance (a primitive, possibly in a clone) as crm_mon sees it."""
-
-    id: str
-    agent: str
-    role: str
-    active: bool
-    failed: bool
-    nodes: tuple[str, ...]
-    clone: Optional[str]
-
-
-@dataclasses.dataclass(frozen=True)
-class ClusterStatus:
-    """The parts of crm_mon's XML that agents base decisions on."""
-
-    have_quorum: bool
-    dc: Optional[str]
-    nodes: Mapping[str, NodeStatus]
-    resources: tuple[ResourceStatus, ...]
-    fencing: tuple[FenceEvent, ...]
-
-    def online_nodes(self) -> list[str]:
-        """Names of online nodes."""
-        return [n.name for n in self.nodes.values() if n.online]
-
-    def was_fenced(self, node: str) -> bool:
-        """Whether the history records a successful off/reboot of node."""
-        return any(e.target == node and e.succeeded and e.action in ("off", "reboot")
-                   for e in self.fencing)
-
-    def instances(self, resource: str) -> list[ResourceStatus]:
-        """The instances of a (clone) resource, matching by clone id or primitive id."""
-        base = resource.split(":", 1)[0]
-        return [r for r in self.resources if r.clone == base or r.id.split(":", 1)[0] == base]
-
-
-def _bool(value: Optional[str]) -> bool:
-    return (value or "").lower() == "true"
-
-
-def parse_crm_mon(xml: bytes) -> ClusterStatus:
-    """Parse `crm_mon --output-as=xml` into a ClusterStatus."""
-    from lxml import etree
-    root = etree.fromstring(xml)
-    summary = root.find("summary")
-    dc = summary.find("current_dc") if summary is not None else None
-    nodes = {}
-    for node in root.iterfind("nodes/node"):
-        status = NodeStatus(
-            name=node.get("name", ""), id=node.get("id", ""), online=_bool(node.get("online")),
-            standby=_bool(node.get("standby")), unclean=_bool(node.get("unclean")),
-            shutdown=_bool(node.get("shutdown")), is_dc=_bool(node.get("is_dc")),
-            expected_up=_bool(node.get("expected_up")))
-        nodes[status.name] = status
-    resources = []
-    for rsc in root.iter("resource"):
-        parent = rsc.getparent()
-        clone = parent.get("id") if parent is not None and parent.tag == "clone" else None
-        resources.append(ResourceStatus(
-            id=rsc.get("id", ""), agent=rsc.get("resource_agent", ""), role=rsc.get("role", ""),
-            active=_bool(rsc.get("active")), failed=_bool(rsc.get("failed")),
-            nodes=tuple(n.get("name", "") for n in rsc.iterfind("node")), clone=clone))
-    fencing = tuple(
-        FenceEvent(target=e.get("target", ""), action=e.get("action", ""), status=e.get("status", ""),
-                   delegate=e.get("delegate", ""), completed=e.get("completed", ""))
-        for e in root.iterfind("fence_history/fence_event"))
-    return ClusterStatus(
-        have_quorum=dc is not None and _bool(dc.get("with_quorum")),
-        dc=dc.get("name") if dc is not None and _bool(dc.get("present")) else None,
-        nodes=nodes, resources=tuple(resources), fencing=fencing)
-
-
-def read_cluster_status(runner: CommandRunner, deadline: Optional[Deadline] = None) -> ClusterStatus:
-    """The live cluster status from crm_mon, with inactive resources and full fencing history."""
-    result = runner.run(["crm_mon", "--output-as=xml", "--inactive", "--fence-history=3"],
-                        deadline=deadline, timeout=20)
-    if not result.stdout.lstrip().startswith("<"):
-        raise PacemakerError(f"crm_mon failed: {result.first_error_line()}")
-    return parse_crm_mon(result.stdout.encode())
-
-
-_NOTIFY_LISTS = ("start", "stop", "promote", "demote", "active", "promoted", "unpromoted", "inactive")
-
-
-@dataclasses.dataclass(frozen=True)
-class NotifyData:
-    """The notify variables of one notification, as lists of node names and instance ids."""
-
-    type: str
-    operation: str
-    unames: Mapping[str, tuple[str, ...]]
-    resources: Mapping[str, tuple[str, ...]]
-    all_unames: tuple[str, ...]
-    available_unames: tuple[str, ...]
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> "NotifyData":
-        """Read OCF_RESKEY_CRM_meta_notify_*; the legacy master/slave lists fill promoted/unpromoted."""
-        def words(name: str) -> tuple[str, ...]:
-            return tuple(environ.get("OCF_RESKEY_CRM_meta_notify_" + name, "").split())
-        legacy = {"promoted": "master", "unpromoted": "slave"}
-        unames, resources = {}, {}
-        for kind in _NOTIFY_LISTS:
-            unames[kind] = words(f"{kind}_uname") or (words(f"{legacy[kind]}_uname") if kind in legacy else ())
-            resources[kind] = words(f"{kind}_resource") or (
-                words(f"{legacy[kind]}_resource") if kind in legacy else ())
-        return cls(
-            type=environ.get("OCF_RESKEY_CRM_meta_notify_type", ""),
-            operation=environ.get("OCF_RESKEY_CRM_meta_notify_operation", ""),
-            unames=unames, resources=resources,
-            all_unames=words("all_uname"), available_unames=words("available_uname"))
-
-    @property
-    def is_pre(self) -> bool:
-        """A pre-operation notification."""
-        return self.type == "pre"
-
-    def nodes(self, kind: str) -> tuple[str, ...]:
-        """Node names of one list (start, stop, promote, demote, active, promoted, unpromoted)."""
-        return self.unames.get(kind, ())

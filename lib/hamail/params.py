@@ -1,9 +1,6 @@
 """Typed, immutable parameter declarations: one table gives validation, metadata and help."""
 
-import dataclasses
-import enum
-import re
-from typing import Any, Iterator, Mapping, Optional, Sequence
+from __future__ import annotations
 
 from hamail.secret import Secret
 
@@ -11,28 +8,34 @@ __all__ = ["Kind", "Param", "ParamTable", "ParamError", "Config", "parse_boolean
 
 _TRUE = frozenset({"1", "true", "yes", "on", "y"})
 _FALSE = frozenset({"0", "false", "no", "off", "n"})
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|msec|s|sec|m|min|h|hr)?\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {None: 1.0, "ms": 0.001, "msec": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0,
+_UNIT_SECONDS = {"": 1.0, "ms": 0.001, "msec": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0,
                  "h": 3600.0, "hr": 3600.0}
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Parameter tables are built at every agent start: this module avoids dataclasses, typing and re
+# (10-25 ms of imports each) and keeps its classes small by hand.
 
 
-class Kind(enum.Enum):
-    """The value types a parameter can have, with the OCF content type each is published as."""
+class _KindValue:
+    """One value type: its name and the OCF <content type> it is published as."""
 
-    STRING = "string"
-    INTEGER = "integer"
-    BOOLEAN = "boolean"
-    SELECT = "select"
-    DURATION = "duration"
-    PORT = "port"
-    PATH = "path"
+    __slots__ = ("value", "content_type")
 
-    @property
-    def content_type(self) -> str:
-        """The OCF <content type> used in metadata (what both ra-api-1.dtd and OCF 1.1 accept)."""
-        return {Kind.INTEGER: "integer", Kind.PORT: "integer", Kind.BOOLEAN: "boolean",
-                Kind.DURATION: "time"}.get(self, "string")
+    def __init__(self, value: str, content_type: str) -> None:
+        self.value, self.content_type = value, content_type
+
+    def __repr__(self) -> str:
+        return f"Kind.{self.value.upper()}"
+
+
+class Kind:
+    """The value types a parameter can have (content types are what both ra-api-1.dtd and OCF 1.1 accept)."""
+
+    STRING = _KindValue("string", "string")
+    INTEGER = _KindValue("integer", "integer")
+    BOOLEAN = _KindValue("boolean", "boolean")
+    SELECT = _KindValue("select", "string")
+    DURATION = _KindValue("duration", "time")
+    PORT = _KindValue("port", "integer")
+    PATH = _KindValue("path", "string")
 
 
 def parse_boolean(text: str) -> bool:
@@ -47,34 +50,45 @@ def parse_boolean(text: str) -> bool:
 
 def parse_duration(text: str) -> float:
     """Seconds from '30', '30s', '500ms', '5min', '2h' (Pacemaker's time units)."""
-    match = _DURATION.match(text)
-    if not match:
+    clean = text.strip().lower()
+    number = clean.rstrip("abcdefghijklmnopqrstuvwxyz").strip()
+    unit = clean[len(clean.rstrip("abcdefghijklmnopqrstuvwxyz")):]
+    if unit not in _UNIT_SECONDS or not number or not number.replace(".", "", 1).isdigit():
         raise ValueError(f"{text!r} is not a duration (e.g. 30, 30s, 500ms, 5min)")
-    unit = match.group(2).lower() if match.group(2) else None
-    return float(match.group(1)) * _UNIT_SECONDS[unit]
+    return float(number) * _UNIT_SECONDS[unit]
 
 
-@dataclasses.dataclass(frozen=True)
 class Param:
-    """One instance parameter of an agent: its type, default, constraints and documentation."""
+    """One instance parameter of an agent: its type, default, constraints and documentation (immutable)."""
 
-    name: str
-    kind: Kind
-    shortdesc: str
-    longdesc: str = ""
-    default: Optional[str] = None
-    required: bool = False
-    unique_group: Optional[str] = None
-    reloadable: bool = False
-    private: bool = False
-    deprecated: bool = False
-    replaced_with: Optional[str] = None
-    choices: tuple[str, ...] = ()
-    minimum: Optional[int] = None
-    maximum: Optional[int] = None
+    __slots__ = ("name", "kind", "shortdesc", "longdesc", "default", "required", "unique_group", "reloadable",
+                 "private", "deprecated", "replaced_with", "choices", "minimum", "maximum")
 
-    def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
+    def __init__(self, name: str, kind: Kind, shortdesc: str, longdesc: str = "",
+                 default: str | None = None, required: bool = False, unique_group: str | None = None,
+                 reloadable: bool = False, private: bool = False, deprecated: bool = False,
+                 replaced_with: str | None = None, choices: tuple = (), minimum: int | None = None,
+                 maximum: int | None = None) -> None:
+        values = locals()
+        for slot in self.__slots__:
+            object.__setattr__(self, slot, values[slot])
+        object.__setattr__(self, "choices", tuple(choices))
+        self._check()
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Param is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Param) and all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return f"Param({self.name!r}, {self.kind})"
+
+    def _check(self) -> None:
+        if not (self.name.isidentifier() and self.name.isascii()):
             raise ValueError(f"bad parameter name {self.name!r}")
         if self.kind is Kind.SELECT and not self.choices:
             raise ValueError(f"select parameter {self.name} needs choices")
@@ -88,7 +102,7 @@ class Param:
         """The environment variable Pacemaker passes the value in."""
         return "OCF_RESKEY_" + self.name
 
-    def convert(self, text: str) -> Any:
+    def convert(self, text: str):
         """The typed value of text, or ValueError with a message naming the problem (never the value if private)."""
         try:
             return self._convert(text)
@@ -97,7 +111,7 @@ class Param:
                 raise ValueError("invalid value (not shown: private parameter)") from None
             raise exc
 
-    def _convert(self, text: str) -> Any:
+    def _convert(self, text: str):
         kind = self.kind
         if kind is Kind.STRING:
             return Secret(text) if self.private else text
@@ -129,12 +143,19 @@ class Param:
         return self.kind.value
 
 
-@dataclasses.dataclass(frozen=True)
 class ParamError:
     """One invalid or missing parameter, with a readable message."""
 
-    name: str
-    message: str
+    __slots__ = ("name", "message")
+
+    def __init__(self, name: str, message: str) -> None:
+        self.name, self.message = name, message
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ParamError) and (self.name, self.message) == (other.name, other.message)
+
+    def __repr__(self) -> str:
+        return f"ParamError({self.name!r}, {self.message!r})"
 
     def __str__(self) -> str:
         return f"parameter {self.name}: {self.message}"
@@ -145,20 +166,20 @@ class Config:
 
     __slots__ = ("_values", "_given")
 
-    def __init__(self, values: Mapping[str, Any], given: frozenset[str]) -> None:
+    def __init__(self, values, given: frozenset) -> None:
         object.__setattr__(self, "_values", dict(values))
         object.__setattr__(self, "_given", given)
 
-    def __getitem__(self, name: str) -> Any:
+    def __getitem__(self, name: str):
         return self._values[name]
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str):
         try:
             return self._values[name]
         except KeyError:
             raise AttributeError(name) from None
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, name: str, value) -> None:
         raise AttributeError("Config is immutable")
 
     def given(self, name: str) -> bool:
@@ -173,7 +194,7 @@ class Config:
         return f"Config({self._values!r})"
 
 
-class ParamTable(Sequence[Param]):
+class ParamTable:
     """An agent's parameters, declared once."""
 
     def __init__(self, *params: Param) -> None:
@@ -193,20 +214,20 @@ class ParamTable(Sequence[Param]):
     def __len__(self) -> int:
         return len(self._params)
 
-    def __iter__(self) -> Iterator[Param]:
+    def __iter__(self):
         return iter(self._params)
 
-    def get(self, name: str) -> Optional[Param]:
+    def get(self, name: str) -> Param | None:
         """The parameter of that name, if declared."""
         return self._by_name.get(name)
 
-    def parse(self, environ: Mapping[str, str]) -> tuple[Config, list[ParamError]]:
+    def parse(self, environ) -> tuple[Config, list[ParamError]]:
         """Typed values from OCF_RESKEY_* variables, and every problem found (missing, invalid).
 
         Invalid values are replaced by their default (or None) so that a lenient caller, such as
         stop, can still work with what is valid.
         """
-        values: dict[str, Any] = {}
+        values: dict = {}
         given: set[str] = set()
         errors: list[ParamError] = []
         # An empty value means unset, as in the shell agents' ${OCF_RESKEY_x:-default}.

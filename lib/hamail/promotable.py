@@ -1,8 +1,6 @@
 """The monitor/promote/demote logic of promotable resources, written once for galera, DRBD and the rest."""
 
-import dataclasses
-import enum
-from typing import Optional, Protocol
+from __future__ import annotations
 
 from hamail.clock import DeadlineExceeded, poll
 from hamail.exitcodes import OCFExit
@@ -11,24 +9,46 @@ from hamail.ocf import Context, OCFError
 __all__ = ["Role", "Observation", "monitor_code", "Promotable", "ScoreStore", "PromotableResource"]
 
 
-class Role(enum.Enum):
-    """The role a resource is observed in on this node."""
+class _RoleValue:
+    """One role, compared by identity; .value is Pacemaker's name for it."""
 
-    STOPPED = "Stopped"
-    UNPROMOTED = "Unpromoted"
-    PROMOTED = "Promoted"
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Role.{self.value.upper()}"
 
 
-@dataclasses.dataclass(frozen=True)
+class Role:
+    """The roles a resource is observed in on this node (enum-like, without enum's import cost)."""
+
+    STOPPED = _RoleValue("Stopped")
+    UNPROMOTED = _RoleValue("Unpromoted")
+    PROMOTED = _RoleValue("Promoted")
+
+
 class Observation:
-    """What an agent sees of its resource on this node, and the promotion score that follows from it."""
+    """What an agent sees of its resource on this node, and the promotion score that follows from it.
 
-    role: Role
-    healthy: bool = True
-    reason: str = ""
-    score: Optional[int] = None
-    keep_score: bool = False
-    degraded: bool = False
+    score None withdraws the score; keep_score leaves it as it is (transitional states).
+    """
+
+    __slots__ = ("role", "healthy", "reason", "score", "keep_score", "degraded")
+
+    def __init__(self, role: _RoleValue, healthy: bool = True, reason: str = "", score: int | None = None,
+                 keep_score: bool = False, degraded: bool = False) -> None:
+        self.role, self.healthy, self.reason, self.score = role, healthy, reason, score
+        self.keep_score, self.degraded = keep_score, degraded
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Observation) and all(
+            getattr(self, s) == getattr(other, s) for s in self.__slots__)
+
+    def __repr__(self) -> str:
+        return (f"Observation({self.role!r}, healthy={self.healthy}, score={self.score}, "
+                f"reason={self.reason!r})")
 
 
 def monitor_code(obs: Observation) -> OCFExit:
@@ -44,27 +64,32 @@ def monitor_code(obs: Observation) -> OCFExit:
     return OCFExit.DEGRADED if obs.degraded else OCFExit.SUCCESS
 
 
-class ScoreStore(Protocol):
-    """Where promotion scores go (PromotionScore on a live cluster)."""
+class ScoreStore:
+    """Where promotion scores go (pacemaker.PromotionScore on a live cluster): the interface."""
 
     def set(self, score: int) -> None:
         """Publish a score."""
+        raise NotImplementedError
 
     def delete(self) -> None:
         """Withdraw the score."""
+        raise NotImplementedError
 
 
-class Promotable(Protocol):
-    """What a promotable agent implements: observing, and the two transitions."""
+class Promotable:
+    """What a promotable agent implements: observing, and the two transitions (the interface)."""
 
     def observe(self, ctx: Context) -> Observation:
         """Look at the resource on this node."""
+        raise NotImplementedError
 
     def do_promote(self, ctx: Context) -> None:
         """Start the promotion (may return before it completes)."""
+        raise NotImplementedError
 
     def do_demote(self, ctx: Context) -> None:
         """Start the demotion (may return before it completes)."""
+        raise NotImplementedError
 
 
 class PromotableResource:
@@ -119,9 +144,9 @@ class PromotableResource:
         return OCFExit.SUCCESS
 
     def _wait_for(self, ctx: Context, role: Role, what: str) -> Observation:
-        last: list[Observation] = []
+        last: list = []
 
-        def reached() -> Optional[Observation]:
+        def reached() -> Observation | None:
             obs = self._impl.observe(ctx)
             last[:] = [obs]
             return obs if obs.role is role and obs.healthy else None

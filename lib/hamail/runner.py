@@ -1,31 +1,26 @@
 """The one seam through which hamail runs external tools: bounded, argv-only, secrets on stdin."""
 
-import dataclasses
-import os
-import signal
-import subprocess
-from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
+from __future__ import annotations
 
-from hamail.clock import Deadline
+import os
+
 from hamail.secret import Secret
 
 __all__ = [
-    "CommandResult", "CommandNotFound", "CommandTimeout", "CommandRunner", "RecordingRunner",
+    "CommandResult", "CommandNotFound", "CommandTimeout", "Invocation", "CommandRunner", "RecordingRunner",
     "FakeRunner", "UnexpectedCommand",
 ]
 
-Stdin = Union[None, str, bytes, Secret]
 SAFE_PATH = "/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin"
 
 
-@dataclasses.dataclass(frozen=True)
 class CommandResult:
-    """What a finished command gave back."""
+    """What a finished command gave back: argv, rc, stdout, stderr (text)."""
 
-    argv: tuple[str, ...]
-    rc: int
-    stdout: str
-    stderr: str
+    __slots__ = ("argv", "rc", "stdout", "stderr")
+
+    def __init__(self, argv: tuple, rc: int, stdout: str, stderr: str) -> None:
+        self.argv, self.rc, self.stdout, self.stderr = tuple(argv), rc, stdout, stderr
 
     @property
     def ok(self) -> bool:
@@ -40,6 +35,9 @@ class CommandResult:
                     return line.strip()
         return f"exit status {self.rc}"
 
+    def __repr__(self) -> str:
+        return f"CommandResult(argv={self.argv!r}, rc={self.rc})"
+
 
 class CommandNotFound(Exception):
     """The tool to run does not exist on this node."""
@@ -49,39 +47,44 @@ class CommandTimeout(Exception):
     """The tool did not finish before its deadline and was killed."""
 
 
-@dataclasses.dataclass(frozen=True)
 class Invocation:
     """One call seen by a runner: for tests that check what was run and that no secret was in argv."""
 
-    argv: tuple[str, ...]
-    env: Mapping[str, str]
-    stdin_was_secret: bool
+    __slots__ = ("argv", "env", "stdin_was_secret")
+
+    def __init__(self, argv: tuple, env: dict, stdin_was_secret: bool) -> None:
+        self.argv, self.env, self.stdin_was_secret = argv, env, stdin_was_secret
+
+    def __repr__(self) -> str:
+        return f"Invocation({self.argv!r})"
 
 
 class CommandRunner:
     """Runs commands with a deadline, LC_ALL=C, an explicit environment and secrets only on stdin."""
 
-    def __init__(self, base_env: Optional[Mapping[str, str]] = None) -> None:
+    def __init__(self, base_env=None) -> None:
         env = dict(os.environ if base_env is None else base_env)
         env.setdefault("PATH", SAFE_PATH)
         env["LC_ALL"] = "C"
         self._base_env = env
 
-    def environment(self, extra: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    def environment(self, extra=None) -> dict:
         """The environment a command gets: the base environment plus extra."""
         env = dict(self._base_env)
         if extra:
             env.update(extra)
         return env
 
-    def run(self, argv: Sequence[str], *, deadline: Optional[Deadline] = None,
-            timeout: Optional[float] = None, stdin: Stdin = None,
-            env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None) -> CommandResult:
-        """Run argv to completion within min(timeout, deadline); never through a shell."""
+    def run(self, argv, *, deadline=None, timeout: float | None = None, stdin=None, env=None,
+            cwd: str | None = None) -> CommandResult:
+        """Run argv to completion within min(timeout, deadline); never through a shell.
+
+        stdin may be str, bytes or a Secret (how passwords reach tools: never in argv).
+        """
+        import subprocess  # 15-20 ms to import: only paid by actions that run a tool
+        if any(isinstance(arg, Secret) for arg in argv):
+            raise TypeError("secrets go on stdin, never in argv")
         argv = tuple(str(a) for a in argv)
-        for arg in argv:
-            if isinstance(arg, Secret):  # pragma: no cover - str() above already hides it
-                raise TypeError("secrets go on stdin, never in argv")
         full_env = self.environment(env)
         self._observe(Invocation(argv, full_env, isinstance(stdin, Secret)))
         limit = timeout
@@ -95,27 +98,27 @@ class CommandRunner:
                 argv, stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, cwd=cwd,
                 start_new_session=True, close_fds=True)
-        except FileNotFoundError as exc:
+        except FileNotFoundError:
             raise CommandNotFound(f"{argv[0]}: not found") from None
         except PermissionError:
             raise CommandNotFound(f"{argv[0]}: not executable") from None
         try:
             out, err = proc.communicate(data, timeout=limit)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
+            _kill_group(proc.pid)
             proc.communicate()
             raise CommandTimeout(f"{os.path.basename(argv[0])} did not finish within {limit:.1f} s") from None
-        return CommandResult(argv, proc.returncode, out.decode(errors="replace"),
-                             err.decode(errors="replace"))
+        return CommandResult(argv, proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
 
     def _observe(self, invocation: Invocation) -> None:
         """Hook for recording runners; the plain runner records nothing."""
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(pid: int) -> None:
     """Kill a timed-out command and everything it started."""
+    import signal
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
 
@@ -123,9 +126,9 @@ def _kill_group(proc: subprocess.Popen) -> None:
 class RecordingRunner(CommandRunner):
     """A real runner that also keeps every invocation, so tests can inspect argv and environments."""
 
-    def __init__(self, base_env: Optional[Mapping[str, str]] = None) -> None:
+    def __init__(self, base_env=None) -> None:
         super().__init__(base_env)
-        self.invocations: list[Invocation] = []
+        self.invocations: list = []
 
     def _observe(self, invocation: Invocation) -> None:
         """Keep the invocation."""
@@ -136,32 +139,23 @@ class UnexpectedCommand(AssertionError):
     """A FakeRunner was asked to run something its script did not expect."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Expected:
-    """One scripted call of a FakeRunner: the argv it must see and what it answers."""
-
-    argv: tuple[str, ...]
-    result: CommandResult
-    stdin: Stdin = None
-
-
 class FakeRunner(CommandRunner):
     """A runner for unit tests of pure decisions: answers a script of expected calls in order."""
 
-    def __init__(self, script: Iterable[tuple[Sequence[str], int, str, str]] = ()) -> None:
+    def __init__(self, script=()) -> None:
         super().__init__({"PATH": SAFE_PATH})
-        self._script = [Expected(tuple(a), CommandResult(tuple(a), rc, out, err)) for a, rc, out, err in script]
-        self.invocations: list[Invocation] = []
+        self._script = [CommandResult(tuple(a), rc, out, err) for a, rc, out, err in script]
+        self.invocations: list = []
 
-    def expect(self, argv: Sequence[str], rc: int = 0, stdout: str = "", stderr: str = "") -> "FakeRunner":
+    def expect(self, argv, rc: int = 0, stdout: str = "", stderr: str = "") -> FakeRunner:
         """Add one expected call and its answer."""
-        self._script.append(Expected(tuple(argv), CommandResult(tuple(argv), rc, stdout, stderr)))
+        self._script.append(CommandResult(tuple(argv), rc, stdout, stderr))
         return self
 
-    def run(self, argv: Sequence[str], *, deadline: Optional[Deadline] = None,
-            timeout: Optional[float] = None, stdin: Stdin = None,
-            env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None) -> CommandResult:
+    def run(self, argv, *, deadline=None, timeout=None, stdin=None, env=None, cwd=None) -> CommandResult:
         """Answer the next scripted call, failing the test on anything else."""
+        if any(isinstance(arg, Secret) for arg in argv):
+            raise TypeError("secrets go on stdin, never in argv")
         argv = tuple(str(a) for a in argv)
         self.invocations.append(Invocation(argv, self.environment(env), isinstance(stdin, Secret)))
         if not self._script:
@@ -169,7 +163,7 @@ class FakeRunner(CommandRunner):
         expected = self._script.pop(0)
         if expected.argv != argv:
             raise UnexpectedCommand(f"expected {expected.argv!r}, got {argv!r}")
-        return expected.result
+        return expected
 
     def assert_done(self) -> None:
         """Fail if scripted calls were never made."""

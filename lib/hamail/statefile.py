@@ -1,12 +1,13 @@
 """Small per-instance state files under HA_RSCTMP, written atomically."""
 
+from __future__ import annotations
+
 import os
-from typing import Mapping, Optional
 
 __all__ = ["rsctmp", "StateFile"]
 
 
-def rsctmp(environ: Mapping[str, str]) -> str:
+def rsctmp(environ) -> str:
     """The directory for volatile agent state (cleared at boot)."""
     return environ.get("HA_RSCTMP", "") or "/run/resource-agents"
 
@@ -17,7 +18,7 @@ class StateFile:
     def __init__(self, directory: str, name: str) -> None:
         self.path = os.path.join(directory, name.replace("/", "_"))
 
-    def read(self) -> Optional[str]:
+    def read(self) -> str | None:
         """The stored text, None when absent."""
         try:
             with open(self.path, encoding="utf-8") as handle:

@@ -7,7 +7,8 @@ import time
 from hamail.exitcodes import OCFExit
 from hamail.metadata import ActionSpec, AgentSpec
 from hamail.ocf import Agent, Context, main
-from hamail.pacemaker import NotifyData, PromotionScore
+from hamail.notify import NotifyData
+from hamail.pacemaker import PromotionScore
 from hamail.params import Kind, Param, ParamTable
 from hamail.promotable import Observation, PromotableResource, Role
 from hamail.statefile import StateFile, rsctmp

@@ -1,0 +1,125 @@
+"""crm_mon's XML as typed objects: nodes, resources, fencing history."""
+
+import dataclasses
+from typing import Mapping, Optional
+
+from hamail.clock import Deadline
+from hamail.pacemaker import PacemakerError
+from hamail.runner import CommandRunner
+
+__all__ = ["NodeStatus", "FenceEvent", "ResourceStatus", "ClusterStatus", "parse_crm_mon", "read_cluster_status"]
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeStatus:
+    """A node as crm_mon sees it."""
+
+    name: str
+    id: str
+    online: bool
+    standby: bool
+    unclean: bool
+    shutdown: bool
+    is_dc: bool
+    expected_up: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class FenceEvent:
+    """One entry of the fencing history."""
+
+    target: str
+    action: str
+    status: str
+    delegate: str
+    completed: str
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the fencing completed successfully."""
+        return self.status == "success"
+
+
+@dataclasses.dataclass(frozen=True)
+class ResourceStatus:
+    """One resource instance (a primitive, possibly in a clone) as crm_mon sees it."""
+
+    id: str
+    agent: str
+    role: str
+    active: bool
+    failed: bool
+    nodes: tuple[str, ...]
+    clone: Optional[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterStatus:
+    """The parts of crm_mon's XML that agents base decisions on."""
+
+    have_quorum: bool
+    dc: Optional[str]
+    nodes: Mapping[str, NodeStatus]
+    resources: tuple[ResourceStatus, ...]
+    fencing: tuple[FenceEvent, ...]
+
+    def online_nodes(self) -> list[str]:
+        """Names of online nodes."""
+        return [n.name for n in self.nodes.values() if n.online]
+
+    def was_fenced(self, node: str) -> bool:
+        """Whether the history records a successful off/reboot of node."""
+        return any(e.target == node and e.succeeded and e.action in ("off", "reboot")
+                   for e in self.fencing)
+
+    def instances(self, resource: str) -> list[ResourceStatus]:
+        """The instances of a (clone) resource, matching by clone id or primitive id."""
+        base = resource.split(":", 1)[0]
+        return [r for r in self.resources if r.clone == base or r.id.split(":", 1)[0] == base]
+
+
+def _bool(value: Optional[str]) -> bool:
+    return (value or "").lower() == "true"
+
+
+def parse_crm_mon(xml: bytes) -> ClusterStatus:
+    """Parse `crm_mon --output-as=xml` into a ClusterStatus."""
+    from lxml import etree
+    root = etree.fromstring(xml)
+    summary = root.find("summary")
+    dc = summary.find("current_dc") if summary is not None else None
+    nodes = {}
+    for node in root.iterfind("nodes/node"):
+        status = NodeStatus(
+            name=node.get("name", ""), id=node.get("id", ""), online=_bool(node.get("online")),
+            standby=_bool(node.get("standby")), unclean=_bool(node.get("unclean")),
+            shutdown=_bool(node.get("shutdown")), is_dc=_bool(node.get("is_dc")),
+            expected_up=_bool(node.get("expected_up")))
+        nodes[status.name] = status
+    resources = []
+    for rsc in root.iter("resource"):
+        parent = rsc.getparent()
+        clone = parent.get("id") if parent is not None and parent.tag == "clone" else None
+        resources.append(ResourceStatus(
+            id=rsc.get("id", ""), agent=rsc.get("resource_agent", ""), role=rsc.get("role", ""),
+            active=_bool(rsc.get("active")), failed=_bool(rsc.get("failed")),
+            nodes=tuple(n.get("name", "") for n in rsc.iterfind("node")), clone=clone))
+    fencing = tuple(
+        FenceEvent(target=e.get("target", ""), action=e.get("action", ""), status=e.get("status", ""),
+                   delegate=e.get("delegate", ""), completed=e.get("completed", ""))
+        for e in root.iterfind("fence_history/fence_event"))
+    return ClusterStatus(
+        have_quorum=dc is not None and _bool(dc.get("with_quorum")),
+        dc=dc.get("name") if dc is not None and _bool(dc.get("present")) else None,
+        nodes=nodes, resources=tuple(resources), fencing=fencing)
+
+
+def read_cluster_status(runner: CommandRunner, deadline: Optional[Deadline] = None) -> ClusterStatus:
+    """The live cluster status from crm_mon, with inactive resources and full fencing history."""
+    result = runner.run(["crm_mon", "--output-as=xml", "--inactive", "--fence-history=3"],
+                        deadline=deadline, timeout=20)
+    if not result.stdout.lstrip().startswith("<"):
+        raise PacemakerError(f"crm_mon failed: {result.first_error_line()}")
+    return parse_crm_mon(result.stdout.encode())
+
+

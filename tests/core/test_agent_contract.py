@@ -1,0 +1,78 @@
+"""Every agent in agents/: metadata valid against ra-api-1.dtd and pcs's OCF 1.1 schema, the usage contract,
+and garbage OCF_RESKEY_* values answered with a documented code, one exit reason and no traceback."""
+
+import random
+import subprocess
+
+import pytest
+from lxml import etree
+
+from conftest import AGENTS, run_agent
+
+ALL = sorted(p.name for p in AGENTS.iterdir() if p.is_file())
+DTD_DIR = "/usr/share/resource-agents"
+PCS_RNG = "/usr/share/pcs/data/ocf-1.1.rng"
+GARBAGE = ["", "-1", "0", "99999999999999999999", "abc", "/", "../../etc/passwd", "1.2.3.4.5", "::::",
+           "yes please", "\u00e9\u00e8\u2603", "a" * 5000, "$(reboot)", "`id`", "; rm -rf /", "%s%n", "true",
+           "10s", "gcomm://", "/nonexistent/x", "-", "0x10", "1e9", " ", "\t", "nan", "None"]
+
+
+def metadata(name: str) -> bytes:
+    result = run_agent(name, "meta-data")
+    assert result.returncode == 0, result.stderr
+    return result.stdout.encode()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_metadata_validates_against_the_dtd_the_way_ocf_tester_does(name):
+    check = subprocess.run(["xmllint", "--noout", "--valid", "-"], input=metadata(name), cwd=DTD_DIR,
+                           capture_output=True)
+    assert check.returncode == 0, check.stderr.decode()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_metadata_validates_against_pcs_ocf_1_1(name):
+    schema = etree.RelaxNG(etree.parse(PCS_RNG))
+    doc = etree.fromstring(metadata(name))
+    assert schema.validate(doc), schema.error_log
+    assert doc.findtext("version") == "1.1"
+    assert not metadata(name).startswith(b'<?xml version="1.0" encoding')  # crmsh chokes on it
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_action_has_a_timeout_and_required_actions_exist(name):
+    doc = etree.fromstring(metadata(name))
+    actions = {a.get("name") for a in doc.iterfind("actions/action")}
+    assert {"start", "stop", "monitor", "meta-data"} <= actions
+    assert all(a.get("timeout") for a in doc.iterfind("actions/action"))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_unknown_action_and_usage(name):
+    result = run_agent(name, "no-such-action")
+    assert result.returncode == 3 and "usage:" in result.stderr and "Traceback" not in result.stderr
+    result = run_agent(name, "usage")
+    assert result.returncode == 0 and "usage:" in result.stdout
+
+
+def _params(name):
+    doc = etree.fromstring(metadata(name))
+    return [p.get("name") for p in doc.iterfind("parameters/parameter")]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_garbage_parameters_give_documented_codes_and_one_reason(name):
+    rng = random.Random(f"hamail-fuzz-{name}")  # reproducible
+    params = _params(name)
+    allowed = {0, 1, 2, 5, 6, 7}
+    for _ in range(12):
+        values = {p: rng.choice(GARBAGE) for p in rng.sample(params, k=min(len(params), rng.randint(1, 4)))}
+        for action, meta in (("validate-all", {}), ("monitor", {"interval": "0"})):
+            result = run_agent(name, action, values, meta, timeout=60)
+            context = f"{name} {action} {values!r}: rc={result.returncode} stderr={result.stderr[-500:]!r}"
+            assert result.returncode in allowed, context
+            assert "Traceback" not in result.stderr + result.stdout, context
+            reasons = [l for l in result.stderr.splitlines() if l.startswith("ocf-exit-reason:")]
+            if result.returncode not in (0, 7):
+                assert len(reasons) == 1 and len(reasons[0]) > len("ocf-exit-reason:") + 5, context
+            assert all("\n" not in r for r in reasons)

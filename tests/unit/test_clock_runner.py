@@ -1,0 +1,83 @@
+"""Deadlines, polling with backoff, and the command runner seam (against real processes)."""
+
+import os
+import time
+
+import pytest
+
+from hamail.clock import Deadline, DeadlineExceeded, FakeClock, SystemClock, poll
+from hamail.runner import (CommandNotFound, CommandRunner, CommandTimeout, FakeRunner, RecordingRunner,
+                           UnexpectedCommand)
+from hamail.secret import Secret
+
+
+def test_operation_deadline_leaves_a_margin_before_pacemakers_timeout():
+    clock = FakeClock()
+    assert Deadline.for_operation(20000, 99, clock).remaining() == pytest.approx(18.0)
+    assert Deadline.for_operation(120000, 99, clock).remaining() == pytest.approx(115.0)
+    assert Deadline.for_operation(2000, 99, clock).remaining() == pytest.approx(1.5)
+    # no meta timeout: the action's advertised default
+    assert Deadline.for_operation(None, 30, clock).remaining() == pytest.approx(27.0)
+
+
+def test_poll_backs_off_and_gives_up_at_the_deadline():
+    clock = FakeClock()
+    deadline = Deadline.after(5, clock)
+    with pytest.raises(DeadlineExceeded, match="the thing"):
+        poll(deadline, lambda: None, what="the thing")
+    assert clock.sleeps[0] == pytest.approx(0.05)
+    assert all(b >= a for a, b in zip(clock.sleeps, clock.sleeps[1:-1]))
+    assert max(clock.sleeps) <= 1.0
+    assert clock.now - 1000 == pytest.approx(5.0)
+
+
+def test_poll_returns_the_first_value():
+    clock = FakeClock()
+    answers = iter([None, None, "ready"])
+    assert poll(Deadline.after(5, clock), lambda: next(answers), what="x") == "ready"
+    assert len(clock.sleeps) == 2
+
+
+def test_sub_deadline_never_extends():
+    clock = FakeClock()
+    outer = Deadline.after(3, clock)
+    assert outer.sub(10).remaining() == pytest.approx(3)
+    assert outer.sub(1).remaining() == pytest.approx(1)
+
+
+def test_runner_runs_real_commands_with_lc_all_c():
+    result = CommandRunner().run(["sh", "-c", "echo $LC_ALL; echo err >&2; exit 3"])
+    assert result.rc == 3 and result.stdout == "C\n" and result.first_error_line() == "err"
+
+
+def test_runner_passes_secrets_on_stdin_only():
+    runner = RecordingRunner()
+    result = runner.run(["cat"], stdin=Secret("s3cret"))
+    assert result.stdout == "s3cret"
+    assert runner.invocations[0].stdin_was_secret
+    assert all("s3cret" not in arg for inv in runner.invocations for arg in inv.argv)
+    with pytest.raises(TypeError):
+        runner.run(["echo", Secret("s3cret")])
+
+
+def test_runner_kills_the_whole_group_at_the_deadline():
+    start = time.monotonic()
+    deadline = Deadline.after(0.5, SystemClock())
+    with pytest.raises(CommandTimeout, match="within"):
+        CommandRunner().run(["sh", "-c", "sleep 30 & sleep 30"], deadline=deadline)
+    assert time.monotonic() - start < 5
+
+
+def test_runner_reports_missing_tools():
+    with pytest.raises(CommandNotFound, match="no-such-tool"):
+        CommandRunner().run(["/nonexistent/no-such-tool"])
+
+
+def test_fake_runner_checks_the_script():
+    fake = FakeRunner().expect(["crm_attribute", "-G"], 0, "5\n")
+    assert fake.run(["crm_attribute", "-G"]).stdout == "5\n"
+    with pytest.raises(UnexpectedCommand):
+        fake.run(["rm", "-rf", "/"])
+    fake.expect(["a"])
+    with pytest.raises(UnexpectedCommand, match="not made"):
+        fake.assert_done()

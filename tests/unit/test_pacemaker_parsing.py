@@ -1,0 +1,69 @@
+"""Pure parsing of Pacemaker data: attrd queries, notify variables, feature sets, crm_mon XML shapes."""
+
+from hamail.crmmon import parse_crm_mon
+from hamail.notify import NotifyData
+from hamail.pacemaker import PromotionScore, feature_set_at_least, parse_attrd_query
+from hamail.runner import FakeRunner
+
+
+def test_attrd_query_lines():
+    text = 'name="galera-last-committed" host="node1" value="42"\nname="galera-last-committed" host="node 2" value=""\n'
+    assert parse_attrd_query(text) == {"node1": "42"}
+
+
+def test_feature_sets():
+    assert feature_set_at_least("3.16.2", (3, 10, 0)) and not feature_set_at_least("3.0.14", (3, 10, 0))
+    assert feature_set_at_least("", (3, 10, 0)) and feature_set_at_least("junk", (3, 10, 0))
+
+
+def test_promotion_score_uses_crm_attribute_or_crm_master():
+    modern = FakeRunner().expect(["crm_attribute", "--promotion=db", "-N", "node1", "-v", "10"])
+    PromotionScore(modern, "db:0", "node1", "3.16.2").set(10)
+    modern.assert_done()
+    assert modern.invocations[0].env["OCF_RESOURCE_INSTANCE"] == "db:0"
+    legacy = FakeRunner().expect(["crm_master", "-l", "reboot", "-N", "node1", "-D"])
+    PromotionScore(legacy, "db:0", "node1", "3.0.14").delete()
+    legacy.assert_done()
+
+
+def test_notify_variables_with_legacy_names():
+    env = {
+        "OCF_RESKEY_CRM_meta_notify_type": "pre", "OCF_RESKEY_CRM_meta_notify_operation": "promote",
+        "OCF_RESKEY_CRM_meta_notify_promote_uname": "node2 ", "OCF_RESKEY_CRM_meta_notify_master_uname": "node1",
+        "OCF_RESKEY_CRM_meta_notify_slave_uname": "node2 node3", "OCF_RESKEY_CRM_meta_notify_all_uname": "node1 node2 node3",
+        "OCF_RESKEY_CRM_meta_notify_active_resource": "db:0 db:1",
+    }
+    data = NotifyData.from_environ(env)
+    assert data.is_pre and data.operation == "promote"
+    assert data.nodes("promote") == ("node2",) and data.nodes("promoted") == ("node1",)
+    assert data.nodes("unpromoted") == ("node2", "node3") and data.nodes("stop") == ()
+    assert data.resources["active"] == ("db:0", "db:1") and data.all_unames == ("node1", "node2", "node3")
+
+
+CRM_MON = b"""<pacemaker-result api-version="2.25" request="crm_mon --output-as=xml">
+  <summary><current_dc present="true" version="2.1.5" name="node1" id="1" with_quorum="true"/></summary>
+  <nodes>
+    <node name="node1" id="1" online="true" standby="false" unclean="false" shutdown="false" is_dc="true" expected_up="true" type="member"/>
+    <node name="node3" id="3" online="false" standby="false" unclean="true" shutdown="false" is_dc="false" expected_up="true" type="member"/>
+  </nodes>
+  <resources>
+    <clone id="db-clone" multi_state="true" unique="false">
+      <resource id="db" resource_agent="ocf:hamail:galera" role="Promoted" active="true" failed="false" nodes_running_on="1"><node name="node1" id="1" cached="true"/></resource>
+      <resource id="db" resource_agent="ocf:hamail:galera" role="Stopped" active="false" failed="false" nodes_running_on="0"/>
+    </clone>
+  </resources>
+  <fence_history>
+    <fence_event action="off" target="node3" client="stonith_admin" origin="node1" status="success" delegate="node1" completed="2026-11-22 03:00:00Z"/>
+    <fence_event action="reboot" target="node2" client="pacemaker-controld" origin="node1" status="failed" completed="2026-11-22 02:00:00Z"/>
+  </fence_history>
+  <status code="0" message="OK"/>
+</pacemaker-result>"""
+
+
+def test_crm_mon_shape():
+    status = parse_crm_mon(CRM_MON)
+    assert status.dc == "node1" and status.have_quorum
+    assert status.online_nodes() == ["node1"] and status.nodes["node3"].unclean
+    assert status.was_fenced("node3") and not status.was_fenced("node2")
+    instances = status.instances("db-clone")
+    assert [(r.role, r.nodes) for r in instances] == [("Promoted", ("node1",)), ("Stopped", ())]
