@@ -350,6 +350,7 @@ class Cluster:
         self._procs[node] = proc
 
         def init_pid() -> int | None:
+            """The node's init PID once unshare has forked it (LabError if the launcher died)."""
             if proc.poll() is not None:
                 raise LabError(f"{node} exited at boot with {proc.returncode}:\n{self.logs_tail(node)}")
             return hostsys.find_ns_init(proc.pid)
@@ -452,6 +453,7 @@ class Cluster:
         members = list(nodes or self.nodes)
 
         def settled() -> ClusterStatus | None:
+            """One node's status if every member agrees on membership, DC and quorum, else None."""
             views = []
             for node in members:
                 if not self.is_running(node):

@@ -143,6 +143,7 @@ def find_ns_init(parent: int) -> int | None:
 def kill_netns_processes(inode: int, timeout: float = 30) -> None:
     """SIGKILL every process in a network namespace (PID-namespace inits first) and wait until none is left."""
     def sweep() -> bool:
+        """Kill what is left; True once nothing (but zombies) remains."""
         pids = pids_in_netns(inode)
         inits = [p for p in pids if len(nspid_chain(p)) > 1 and nspid_chain(p)[-1] == 1]
         for pid in inits + pids:

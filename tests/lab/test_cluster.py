@@ -87,6 +87,7 @@ def test_transient_attribute_visible_from_other_node(cluster3):
     cluster3.run("node2", ["crm_attribute", "-N", "node2", "-n", "hml_x", "-l", "reboot", "-v", "5"], check=True)
 
     def read_back():
+        """True once node1 reads the value 5."""
         proc = cluster3.run("node1", ["crm_attribute", "-N", "node2", "-n", "hml_x", "-l", "reboot", "-G", "-q"])
         return proc.stdout.strip() == "5"
     cluster3.wait_for(read_back, 30, "node2's transient attribute on node1")
