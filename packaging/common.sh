@@ -1,0 +1,56 @@
+# Shared by packaging/build-deb and packaging/build-rpm (sourced, not executed).
+#
+# Both builds start from the same staged copy of the checkout so that the .deb and the .rpm
+# always contain the same files, and neither touches the work tree outside build/ and dist/.
+
+# Repository root: the parent of packaging/.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DIST="$ROOT/dist"
+BUILD="$ROOT/build"
+
+die() { echo "$(basename "$0"): $*" >&2; exit 1; }
+
+need() {  # need COMMAND APT-PACKAGE: fail early with the package to install, not a confusing error later
+    command -v "$1" >/dev/null 2>&1 || die "'$1' not found: apt-get install -y $2"
+}
+
+# The one version source: __version__ in lib/hamail/__init__.py (read as text, so building needs no import).
+hamail_version() {
+    local v
+    v="$(sed -n 's/^__version__ *= *["'\'']\([^"'\'']*\)["'\''].*/\1/p' "$ROOT/lib/hamail/__init__.py")"
+    [[ "$v" =~ ^[0-9][0-9A-Za-z.+~]*$ ]] || die "cannot read __version__ from lib/hamail/__init__.py (got '$v')"
+    printf '%s\n' "$v"
+}
+
+# Reproducible timestamps: the last commit's time (same commit -> same bytes); honour a caller's value.
+source_date_epoch() {
+    if [[ -n "${SOURCE_DATE_EPOCH:-}" ]]; then
+        printf '%s\n' "$SOURCE_DATE_EPOCH"
+    elif git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+        git -C "$ROOT" log -1 --format=%ct
+    else
+        echo 0
+    fi
+}
+
+# stage_tree DEST: copy lib/hamail, agents/, fence/ and bin/ into DEST.
+# In a git checkout the file list is what git tracks plus untracked files it does not ignore: new
+# agents are packaged before they are committed, while __pycache__ and other ignored litter is not.
+# Outside git (an unpacked tarball) everything below those directories except byte code is taken.
+stage_tree() {
+    local dest="$1"
+    rm -rf "$dest"
+    mkdir -p "$dest/lib" "$dest/agents" "$dest/fence" "$dest/bin"
+    (
+        cd "$ROOT"
+        if git rev-parse --git-dir >/dev/null 2>&1; then
+            git ls-files -z --cached --others --exclude-standard -- lib/hamail agents fence bin
+        else
+            find lib/hamail agents fence bin -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0
+        fi | while IFS= read -r -d '' f; do
+            # Tracked files deleted in the work tree are skipped rather than failing the copy.
+            [[ -f "$f" ]] && printf '%s\0' "$f"
+        done | LC_ALL=C sort -z | tar --null -T - -cf - | tar -xf - -C "$dest"
+    )
+    [[ -f "$dest/lib/hamail/__init__.py" ]] || die "staging failed: no lib/hamail/__init__.py in $dest"
+}

@@ -1,0 +1,76 @@
+"""The .rpm built by packaging/build-rpm (rpmbuild on this Debian machine) has the right layout and dependencies."""
+
+import hashlib
+import pathlib
+import subprocess
+
+import pytest
+
+from packaging_helpers import OCF_DIR, ROOT, build, checkout_files, expected_executables, library_files, version
+
+
+def rpm_query(rpm_file, *args):
+    proc = subprocess.run(["rpm", "-qp", *args, str(rpm_file)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def test_rpm_lists_agents_library_and_fence_agents(rpm):
+    listed = set(rpm_query(rpm, "-l"))
+    sitelib = [p for p in listed if p.endswith("-packages/hamail")]
+    assert len(sitelib) == 1 and sitelib[0].startswith("/usr/lib/python3"), sitelib
+    expected = {f"{sitelib[0]}/{name}" for name in library_files()}
+    expected |= {path for path, _ in expected_executables()}
+    assert expected - listed == set()
+    assert checkout_files("agents"), "no agents in the checkout?"
+
+
+def test_rpm_agents_are_executable(rpm):
+    # --dump: path size mtime digest mode owner group ...
+    modes = {fields[0]: int(fields[4], 8) for fields in map(str.split, rpm_query(rpm, "--dump"))}
+    for name in checkout_files("agents"):
+        assert modes[f"{OCF_DIR}/{name}"] & 0o777 == 0o755, name
+    for name in checkout_files("fence"):
+        assert modes[f"/usr/sbin/{name}"] & 0o777 == 0o755, name
+
+
+def test_rpm_metadata(rpm):
+    requires = {line.split()[0] for line in rpm_query(rpm, "--requires")}
+    assert {"python3", "python3-pyghmi", "python3-PyMySQL", "python3-lxml", "python3-daemon"} <= requires
+    assert "pacemaker" in rpm_query(rpm, "--recommends")
+    assert rpm_query(rpm, "--qf", "%{VERSION} %{ARCH}") == [f"{version()} noarch"]
+
+
+def test_rpm_build_is_deterministic(rpm):
+    first = hashlib.sha256(rpm.read_bytes()).hexdigest()
+    assert hashlib.sha256(build("build-rpm").read_bytes()).hexdigest() == first
+
+
+def rpm_payload(rpm_file):
+    """{path: bytes} of the regular files in the rpm (rpm2cpio's newc archive, parsed here: no cpio needed)."""
+    data = subprocess.run(["rpm2cpio", str(rpm_file)], capture_output=True, check=True, timeout=60).stdout
+    files, offset = {}, 0
+    while True:
+        header = data[offset:offset + 110]
+        assert header[:6] == b"070701", "not a newc cpio archive"
+        mode, size, namesize = (int(header[6 + 8 * i:14 + 8 * i], 16) for i in (1, 6, 11))
+        name = data[offset + 110:offset + 110 + namesize - 1].decode()
+        offset = (offset + 110 + namesize + 3) & ~3  # name padded to 4 bytes
+        if name == "TRAILER!!!":
+            return files
+        if mode & 0o170000 == 0o100000:
+            files[name.lstrip(".")] = data[offset:offset + size]
+        offset = (offset + size + 3) & ~3
+
+
+def test_rpm_executables_find_the_rpm_site_packages(rpm):
+    # Agents run with `python3 -S` add Debian's dist-packages by hand; the spec rewrites that to
+    # the RPM system's site-packages, where the library is.
+    sitelib = next(p for p in rpm_query(rpm, "-l") if p.endswith("-packages/hamail")).rsplit("/", 1)[0]
+    payload = rpm_payload(rpm)
+    for path, content in payload.items():
+        if not path.startswith("/usr/lib/python"):
+            assert b"/usr/lib/python3/dist-packages" not in content, path
+    for name in checkout_files("agents"):
+        if b"dist-packages" in (ROOT / "agents" / name).read_bytes():
+            assert sitelib.encode() in payload[f"{OCF_DIR}/{name}"], name
