@@ -125,6 +125,8 @@ def validate(ctx: Context) -> None:
         raise NotInstalled(f"config file {cfg.config} does not exist")
     if not os.path.isdir(cfg.datadir) and not cfg.enable_creation:
         raise ConfigError(f"datadir {cfg.datadir} does not exist (set enable_creation=true to create it)")
+    if cfg.credentials_file:
+        _credentials(ctx)  # a readable-by-others or malformed file is a configuration error on every action
     import pwd
     try:
         pwd.getpwnam(cfg.user)
@@ -687,6 +689,7 @@ class GaleraResource:
         if decision.action == "bootstrap" and decision.node == me:
             previous = _set_safe_to_bootstrap(ctx, True)
             state["joining_since"] = time.time()
+            state["bootstrap"] = True
             _save_state(ctx, state)
             ctx.log.info("bootstrapping a new Primary component: %s", decision.reason)
             try:

@@ -1,0 +1,161 @@
+"""Real MariaDB Galera nodes inside the lab's node namespaces, a counter writer, and the clone resource."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BASE = "/var/lib/hamail-lab-node/galera"  # inside each node: the node's private state directory
+RUN = "/run/hamail-galera"
+WRITER = pathlib.Path(__file__).resolve().with_name("writer.py")
+
+
+def params(nodes: list[str], **extra) -> dict[str, str]:
+    """The agent's instance parameters for the lab (same paths on every node, private contents)."""
+    values = {"binary": "/usr/sbin/mariadbd", "config": f"{BASE}/my.cnf", "datadir": f"{BASE}/data",
+              "log": f"{BASE}/error.log", "pid": f"{RUN}/mysqld.pid", "socket": f"{RUN}/mysqld.sock",
+              "wsrep_cluster_address": "gcomm://" + ",".join(nodes), "sync_allowance": "600s"}
+    values.update(extra)
+    return values
+
+
+def my_cnf(node: str, address: str) -> str:
+    """A Galera node's option file; deliberately no wsrep_cluster_address (the rsync-SST quirk)."""
+    return f"""[mysqld]
+datadir={BASE}/data
+socket={RUN}/mysqld.sock
+pid-file={RUN}/mysqld.pid
+bind-address={address}
+port=3306
+skip-name-resolve
+binlog_format=ROW
+default_storage_engine=InnoDB
+innodb_autoinc_lock_mode=2
+innodb_buffer_pool_size=24M
+innodb_log_file_size=8M
+innodb_flush_log_at_trx_commit=1
+performance_schema=OFF
+wsrep_on=ON
+wsrep_provider=/usr/lib/galera/libgalera_smm.so
+wsrep_cluster_name=hamail
+wsrep_node_address={address}
+wsrep_node_name={node}
+wsrep_sst_method=rsync
+wsrep_provider_options="gmcast.listen_addr=tcp://{address}:4567;ist.recv_addr={address}:4568;gcache.size=16M;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S;evs.install_timeout=PT4S;evs.keepalive_period=PT0.5S;evs.inactive_check_period=PT0.5S"
+"""
+
+
+def init_node(cluster, node: str, fresh: bool = True) -> None:
+    """Write the option file and initialise an empty datadir in the node's private directory."""
+    host = cluster.data_dir(node) / "galera"
+    if fresh and host.exists():
+        subprocess.run(["rm", "-rf", str(host)], check=True)
+    (host / "data").mkdir(parents=True, exist_ok=True)
+    (host / "my.cnf").write_text(my_cnf(node, cluster.address(node)))
+    import pwd
+    user = pwd.getpwnam("mysql")
+    for path in (host, host / "data"):
+        os.chown(path, user.pw_uid, user.pw_gid)
+    proc = cluster.run(node, ["mariadb-install-db", f"--defaults-file={BASE}/my.cnf", "--user=mysql",
+                              "--wsrep-on=OFF", "--skip-test-db", "--auth-root-authentication-method=socket"],
+                       timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def resource_xml(nodes: list[str], name: str = "galera", **extra) -> str:
+    """The promotable clone (promoted-max = all nodes) with short monitor intervals for tests."""
+    attrs = "".join(f'<nvpair id="{name}-ia-{k}" name="{k}" value="{v}"/>'
+                    for k, v in params(nodes, **extra).items())
+    ops = [("start", "0", "120s", None), ("stop", "0", "120s", None), ("promote", "0", "300s", None),
+           ("demote", "0", "120s", None), ("monitor", "3s", "20s", "Promoted"), ("monitor", "4s", "30s", "Unpromoted")]
+    op_xml = "".join(f'<op id="{name}-{op}-{i}" name="{op}" interval="{iv}" timeout="{to}"'
+                     + (f' role="{role}"' if role else "") + "/>" for i, (op, iv, to, role) in enumerate(ops))
+    return (f'<clone id="{name}-clone"><meta_attributes id="{name}-clone-meta">'
+            f'<nvpair id="{name}-clone-promotable" name="promotable" value="true"/>'
+            f'<nvpair id="{name}-clone-pmax" name="promoted-max" value="{len(nodes)}"/>'
+            f'<nvpair id="{name}-clone-tr" name="target-role" value="Started"/>'
+            f'</meta_attributes><primitive id="{name}" class="ocf" provider="hamail" type="galera">'
+            f'<instance_attributes id="{name}-ia">{attrs}</instance_attributes>'
+            f'<operations>{op_xml}</operations></primitive></clone>')
+
+
+def roles(cluster, resource: str = "galera", node: str | None = None) -> dict[str, str]:
+    """{node: role} of the clone's active instances as crm_mon reports them."""
+    from hamail.pacemaker import parse_crm_mon
+    status = parse_crm_mon(cluster.crm_mon_xml(node))
+    out = {}
+    for inst in status.instances(resource):
+        if inst.active:
+            for n in inst.nodes:
+                out[n] = inst.role
+    return out
+
+
+def attribute(cluster, node: str, name: str, via: str | None = None) -> str | None:
+    """A transient node attribute as attrd has it."""
+    proc = cluster.run(via or cluster.first_running(), ["attrd_updater", "-Q", "-n", name, "-N", node])
+    if proc.returncode != 0:
+        return None
+    for word in proc.stdout.split():
+        if word.startswith("value="):
+            return word[len("value="):].strip('"') or None
+    return None
+
+
+def sql(cluster, node: str, statement: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    """Run SQL as root over the node's socket (the mariadb client, tests only)."""
+    return cluster.run(node, ["mariadb", f"--socket={RUN}/mysqld.sock", "-N", "-B", "-e", statement], timeout=timeout)
+
+
+def wsrep(cluster, node: str) -> dict[str, str]:
+    """The node's wsrep status variables ({} when the server does not answer)."""
+    proc = sql(cluster, node, "SHOW GLOBAL STATUS LIKE 'wsrep_%'", timeout=10)
+    if proc.returncode != 0:
+        return {}
+    return dict(line.split("\t", 1) for line in proc.stdout.splitlines() if "\t" in line)
+
+
+class Writer:
+    """Commits to a counter table continuously from inside a node; records every acknowledged id on the host."""
+
+    def __init__(self, cluster, node: str, path: pathlib.Path, start: int = 1) -> None:
+        self.cluster, self.node, self.path = cluster, node, path
+        self._out = open(path, "w")
+        cmd = ["nsenter", "-t", str(cluster.init_pid(node)), "-a", "--wd=/", "--", "/usr/bin/python3", "-u",
+               str(WRITER), f"{RUN}/mysqld.sock", str(start)]
+        self.proc = subprocess.Popen(cmd, stdout=self._out, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+
+    def acked(self) -> set[int]:
+        """Ids the server acknowledged so far."""
+        text = self.path.read_text()
+        return {int(line) for line in text.split("\n")[:-1] if line.strip().isdigit()}
+
+    def wait_for(self, count: int, timeout: float = 60) -> None:
+        """Wait until at least count commits were acknowledged."""
+        end = time.monotonic() + timeout
+        while len(self.acked()) < count:
+            if time.monotonic() > end:
+                raise AssertionError(f"writer on {self.node} acknowledged only {len(self.acked())} commits")
+            time.sleep(0.2)
+
+    def stop(self) -> set[int]:
+        """Stop the writer; return the acknowledged ids."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+        return self.acked()
+
+
+def committed(cluster, node: str) -> set[int]:
+    """Ids present in the counter table on a node."""
+    proc = sql(cluster, node, "SELECT id FROM hamail_test.counter")
+    assert proc.returncode == 0, proc.stderr
+    return {int(x) for x in proc.stdout.split()}

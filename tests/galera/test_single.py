@@ -1,0 +1,172 @@
+"""The agent on one real mariadbd (1-node lab cluster): every action, and bad input giving the right code."""
+
+import hashlib
+import os
+
+import pytest
+
+import galera_lab as gl
+
+AGENT = "/usr/lib/ocf/resource.d/hamail/galera"
+NODE = "node1"
+
+
+def run(lab, action, interval=0, depth=0, **overrides):
+    """Run the agent inside the node as pacemaker-execd would (clean environment, OCF_RESKEY_*)."""
+    env = {"OCF_RESOURCE_INSTANCE": "gal1", "OCF_RESOURCE_TYPE": "galera", "OCF_RESOURCE_PROVIDER": "hamail",
+           "OCF_RESKEY_CRM_meta_on_node": NODE, "OCF_RESKEY_CRM_meta_interval": str(interval),
+           "OCF_RESKEY_CRM_meta_timeout": "60000", "OCF_CHECK_LEVEL": str(depth), "HA_RSCTMP": "/run/hamail-test"}
+    values = gl.params([NODE])
+    values.update(overrides)
+    for key, value in values.items():
+        if value is not None:
+            env[f"OCF_RESKEY_{key}"] = value
+    proc = lab.run(NODE, [AGENT, action], env=env, timeout=90)
+    reasons = [line.split(":", 1)[1] for line in proc.stderr.splitlines() if line.startswith("ocf-exit-reason:")]
+    return proc.returncode, (reasons[-1] if reasons else ""), proc.stderr
+
+
+def snapshot(lab):
+    """Digest of every file in the datadir (to prove a failed action destroyed nothing)."""
+    root = lab.data_dir(NODE) / "galera" / "data"
+    digest = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.name not in ("ib_buffer_pool",):
+            digest[str(path.relative_to(root))] = (hashlib.sha256(path.read_bytes()).hexdigest()
+                                                   if path.stat().st_size < 1 << 20 else path.stat().st_size)
+    return digest
+
+
+@pytest.fixture(scope="module")
+def node(galera1):
+    """The 1-node lab with a clean agent state; the instance stopped afterwards."""
+    lab = galera1
+    lab.run(NODE, ["mkdir", "-p", "/run/hamail-test"])
+    yield lab
+    run(lab, "stop")
+
+
+def test_lifecycle(node):
+    lab = node
+    assert run(lab, "monitor")[0] == 7
+    rc, reason, err = run(lab, "start")
+    assert rc == 0, err
+    assert gl.attribute(lab, NODE, "gal1-last-committed") is not None
+    assert run(lab, "monitor", interval=4000)[0] == 0            # Unpromoted: published, not running
+    rc, reason, err = run(lab, "promote")
+    assert rc == 0, err
+    assert "new cluster" in err or "highest seqno" in err or "safe_to_bootstrap" in err
+    assert run(lab, "monitor", interval=3000)[0] == 8
+    assert run(lab, "monitor", interval=3000, depth=10)[0] == 8
+    status = gl.wsrep(lab, NODE)
+    assert status["wsrep_cluster_status"] == "Primary" and status["wsrep_local_state_comment"] == "Synced"
+    assert gl.sql(lab, NODE, "CREATE DATABASE IF NOT EXISTS t1; CREATE TABLE IF NOT EXISTS t1.x (i INT PRIMARY KEY);"
+                             "REPLACE INTO t1.x VALUES (1)").returncode == 0
+    assert run(lab, "promote")[0] == 0                          # idempotent
+    rc, reason, err = run(lab, "demote")
+    assert rc == 0, err
+    grastate = (lab.data_dir(NODE) / "galera" / "data" / "grastate.dat")
+    text = grastate.read_text()
+    assert "safe_to_bootstrap: 1" in text                         # the last node to leave may bootstrap
+    assert grastate.stat().st_uid == __import__("pwd").getpwnam("mysql").pw_uid
+    assert gl.attribute(lab, NODE, "gal1-safe-to-bootstrap") == "1"
+    assert run(lab, "monitor", interval=4000)[0] == 0
+    assert run(lab, "promote")[0] == 0                            # safe_to_bootstrap=1 bootstraps again
+    assert gl.sql(lab, NODE, "SELECT i FROM t1.x").stdout.split() == ["1"]
+    assert run(lab, "stop")[0] == 0
+    assert run(lab, "stop")[0] == 0
+    assert run(lab, "monitor")[0] == 7
+    assert gl.attribute(lab, NODE, "gal1-last-committed") is None
+    junk = [p.name for p in (lab.data_dir(NODE) / "galera" / "data").iterdir()
+            if p.name.startswith(("grastate.dat.", "grastate.date", "gvwstate.dat.")) or "hamail" in p.name]
+    assert junk == []
+
+
+def test_crash_recovery_uses_wsrep_recover(node):
+    lab = node
+    assert run(lab, "start")[0] == 0
+    assert run(lab, "promote")[0] == 0
+    before = int(gl.wsrep(lab, NODE)["wsrep_last_committed"])
+    pid = lab.run(NODE, ["cat", f"{gl.RUN}/mysqld.pid"]).stdout.strip()
+    lab.run(NODE, ["kill", "-9", pid])
+    lab.wait_for(lambda: lab.run(NODE, ["kill", "-0", pid]).returncode != 0, 10, "mariadbd to die")
+    rc, reason, err = run(lab, "monitor", interval=3000)
+    assert rc == 0  # not running, but the instance is started (unpromoted): Pacemaker sees the role change
+    assert run(lab, "stop")[0] == 0
+    rc, reason, err = run(lab, "start")
+    assert rc == 0, err
+    assert "--wsrep-recover" in err
+    assert int(gl.attribute(lab, NODE, "gal1-last-committed")) == before
+    assert run(lab, "promote")[0] == 0
+    assert run(lab, "stop")[0] == 0
+
+
+@pytest.mark.parametrize("overrides,action,code,words", [
+    ({"wsrep_cluster_address": None}, "start", 6, "wsrep_cluster_address"),
+    ({"wsrep_cluster_address": "node1,node2"}, "start", 6, "gcomm://"),
+    ({"wsrep_cluster_address": "gcomm://nodeX,nodeY"}, "start", 6, "not in wsrep_cluster_address"),
+    ({"cluster_host_map": "node1:gal1;node9:gal9"}, "start", 6, "cluster_host_map"),
+    ({"cluster_host_map": "node1"}, "start", 6, "cluster_host_map"),
+    ({"datadir": "/var/lib/hamail-lab-node/nowhere"}, "start", 6, "datadir"),
+    ({"binary": "/usr/sbin/no-such-mariadbd"}, "start", 5, "not installed"),
+    ({"credentials_file": "/var/lib/hamail-lab-node/galera/creds-open"}, "start", 6, "0600"),
+])
+def test_bad_input(node, overrides, action, code, words):
+    lab = node
+    (lab.data_dir(NODE) / "galera" / "creds-open").write_text("[client]\nuser=root\npassword=s3cret\n")
+    os.chmod(lab.data_dir(NODE) / "galera" / "creds-open", 0o644)
+    before = snapshot(lab)
+    rc, reason, err = run(lab, action, **overrides)
+    assert rc == code, err
+    assert words in reason
+    assert "Traceback" not in err and "s3cret" not in err
+    assert snapshot(lab) == before
+    assert run(lab, "stop", **overrides)[0] == 0
+
+
+def test_unreadable_grastate_is_left_alone(node):
+    lab = node
+    grastate = lab.data_dir(NODE) / "galera" / "data" / "grastate.dat"
+    original = grastate.read_bytes() if grastate.exists() else None
+    try:
+        grastate.write_text("this is not a grastate file\n")
+        before = snapshot(lab)
+        rc, reason, err = run(lab, "start")
+        assert rc == 1 and "grastate.dat is unreadable" in reason, err
+        assert snapshot(lab) == before
+    finally:
+        if original is None:
+            grastate.unlink()
+        else:
+            grastate.write_bytes(original)
+    assert run(lab, "stop")[0] == 0
+
+
+def test_wrong_credentials(node):
+    lab = node
+    creds = lab.data_dir(NODE) / "galera" / "creds"
+    creds.write_text("[client]\nuser=nosuchuser\npassword=wr0ng-secret\n")
+    os.chmod(creds, 0o600)
+    inside = f"{gl.BASE}/creds"
+    assert run(lab, "start")[0] == 0
+    assert run(lab, "promote")[0] == 0
+    before = snapshot(lab)
+    rc, reason, err = run(lab, "monitor", interval=3000, credentials_file=inside)
+    assert rc == 6 and "cannot log in" in reason, err
+    assert "wr0ng-secret" not in err
+    rc, reason, err = run(lab, "monitor", interval=3000, check_user="nosuchuser", check_passwd="wr0ng-secret")
+    assert rc == 6 and "wr0ng-secret" not in err
+    assert run(lab, "monitor", interval=3000)[0] == 8   # the server was left running and intact
+    assert run(lab, "stop")[0] == 0
+    assert {k for k in before if k.startswith("mysql/")} <= set(snapshot(lab))  # the databases are intact
+
+
+def test_metadata_is_valid(node):
+    import subprocess
+    out = subprocess.run(["/usr/bin/python3", AGENT, "meta-data"], capture_output=True, text=True, check=True).stdout
+    for name in ("wsrep_cluster_address", "cluster_host_map", "check_user", "check_passwd", "two_node_mode",
+                 "enable_creation", "additional_parameters", "client_binary", "force_bootstrap_node", "sync_allowance"):
+        assert f'name="{name}"' in out
+    proc = subprocess.run(["xmllint", "--noout", "--relaxng", "/usr/share/pcs/data/ocf-1.1.rng", "-"], input=out,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
