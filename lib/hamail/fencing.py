@@ -472,9 +472,15 @@ def _device_action(agent: FenceAgent, action: str, opts: FenceOptions, deadline:
     return FenceExit.SUCCESS
 
 
+MAX_ERROR_LINE = 300
+
+
 def _error_line(agent: FenceAgent, exc: FenceError) -> str:
-    """The one line a failure prints."""
-    return f"{agent.name}: error: {exc.kind}: {exc.message}\n"
+    """The one line a failure prints: printable (values may be garbage) and short."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in f"{exc.kind}: {exc.message}")
+    if len(text) > MAX_ERROR_LINE:
+        text = text[:MAX_ERROR_LINE - 3] + "..."
+    return f"{agent.name}: error: {text}\n"
 
 
 def run(agent: FenceAgent, argv: Sequence[str], stdin: Optional[TextIO], stdout: TextIO, stderr: TextIO,
