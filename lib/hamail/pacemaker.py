@@ -72,7 +72,8 @@ class Attributes:
         result = self._run(["attrd_updater", "-Q", "-A", "-n", name])
         if not result.ok:
             text = result.first_error_line()
-            if "No such" in text or "not found" in text.lower() or result.rc == 105:
+            # attrd answers "attribute does not exist" (2.1) or "No such ..." for never-set names
+            if "does not exist" in text or "No such" in text or "not found" in text.lower() or result.rc == 105:
                 return {}
             raise PacemakerError(f"cannot read {name}: {text}")
         return parse_attrd_query(result.stdout)

@@ -1,0 +1,45 @@
+# hamail: the two commands README.md opens with are `make lab` and `make test`.
+# Everything runs as root on a Debian 12 machine; scripts/ensure-deps installs what is missing.
+
+PYTHON := /usr/bin/python3
+LAB_DIR ?= /var/tmp/hamail-lab
+PYTEST_ARGS ?=
+
+.PHONY: all deps lab lab-down lab-status test test-fast bench deb rpm clean
+
+all: test
+
+deps:
+	scripts/ensure-deps
+
+# The main job: a real 3-node Pacemaker cluster on this machine, running hamail's agents.
+lab: deps
+	$(PYTHON) scripts/lab --workdir $(LAB_DIR) up
+
+lab-down:
+	$(PYTHON) scripts/lab --workdir $(LAB_DIR) down
+
+lab-status:
+	$(PYTHON) lab/hamail_lab --workdir $(LAB_DIR) status
+
+# The whole suite, real components included (clusters, MariaDB/Galera, BMC simulator, loop devices).
+test: deps
+	$(PYTHON) -m pytest -ra $(PYTEST_ARGS) tests
+
+# Only the tests that need no cluster, database or namespace: seconds, for editing loops.
+test-fast:
+	$(PYTHON) -m pytest -q tests/unit tests/core
+
+# Our agents against the Debian-installed upstream agents, alternately in one run: bench/RESULTS.md.
+bench: deps
+	cd bench && $(PYTHON) harness.py $(BENCH)
+
+deb: deps
+	packaging/build-deb
+
+rpm: deps
+	packaging/build-rpm
+
+clean:
+	rm -rf build dist .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
