@@ -127,3 +127,74 @@ def wait_for(probe, timeout=5.0, step=0.05):
         if value or time.monotonic() > end:
             return value
         time.sleep(step)
+
+
+class LoopLab:
+    """Loop devices with fresh filesystems under a tmp directory, and processes started to hold them."""
+
+    def __init__(self, base):
+        self.base = pathlib.Path(base)
+        self.loops, self.procs = [], []
+
+    def device(self, fstype="ext4", label=None, size_mb=300):
+        """A new loop device carrying a new filesystem of that type; its /dev path."""
+        image = self.base / f"disk{len(self.loops)}.img"
+        with open(image, "wb") as handle:
+            handle.truncate(size_mb * 1024 * 1024)
+        loop = sh("losetup", "-f", "--show", image).stdout.strip()
+        self.loops.append(loop)
+        mkfs = {"ext4": ["mkfs.ext4", "-q", "-F"], "xfs": ["mkfs.xfs", "-q", "-f"]}[fstype]
+        sh(*mkfs, *(["-L", label] if label else []), loop)
+        return loop
+
+    def dir(self, name):
+        """A directory under the lab's base."""
+        path = self.base / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def hold(self, code, *args):
+        """Start a Python process running code (which prints 'ready' once it holds something); its Popen."""
+        proc = subprocess.Popen([NODE_PYTHON, "-c", code, *map(str, args)], stdout=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        self.procs.append(proc)
+        assert proc.stdout.readline().strip() == "ready"
+        return proc
+
+    def mounts_below(self):
+        """Mount points under the lab's base (from /proc/self/mountinfo), deepest first."""
+        base = str(self.base)
+        points = [line.split()[4] for line in open("/proc/self/mountinfo") if line.split()[4].startswith(base)]
+        return sorted(points, key=lambda p: -p.count("/"))
+
+    def teardown(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        for point in self.mounts_below():
+            sh("umount", "-l", point, check=False)
+        for loop in self.loops:
+            # A loop device can be briefly busy right after its last unmount: retry, then check it is gone.
+            for _ in range(20):
+                if sh("losetup", "-d", loop, check=False).returncode == 0:
+                    break
+                time.sleep(0.1)
+
+
+@pytest.fixture
+def looplab(tmp_path):
+    """Loop devices, mount points and holder processes that are all gone after the test."""
+    lab = LoopLab(tmp_path)
+    try:
+        yield lab
+    finally:
+        lab.teardown()
+
+
+@pytest.fixture
+def fs(tmp_path):
+    """Run Filesystem on the host with a per-test HA_RSCTMP: fs(action, meta=..., env=..., **params)."""
+    def run(action, meta=None, env=None, **params):
+        return run_agent_in(None, "Filesystem", action, params, meta, env, tmp_path / "rsc")
+    return run

@@ -1,0 +1,194 @@
+"""ocf:hamail:Filesystem on real loop devices with ext4 and xfs, real mounts and real processes holding them."""
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import AGENTS, assert_clean, exit_reason, ocf_env, sh
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for loop devices and mounts")
+
+OPEN_FILE = "import sys, time; f = open(sys.argv[1], 'w'); print('ready', flush=True); time.sleep(600)"
+CWD = "import os, sys, time; os.chdir(sys.argv[1]); print('ready', flush=True); time.sleep(600)"
+# The file stays mapped after every descriptor is closed (mmap keeps a dup): only /proc/PID/maps shows the hold.
+MMAP = ("import mmap, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); os.ftruncate(fd, 4096); "
+        "m = mmap.mmap(fd, 4096); fds = [int(f) for f in os.listdir('/proc/self/fd') if int(f) > 2]\n"
+        "for f in fds:\n    try: os.close(f)\n    except OSError: pass\n"
+        "print('ready', flush=True); time.sleep(600)")
+IGNORE_TERM = ("import os, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); os.chdir(sys.argv[1]); "
+               "print('ready', flush=True); time.sleep(600)")
+
+
+def _mounted(point):
+    return any(line.split()[4] == str(point) for line in open("/proc/self/mountinfo"))
+
+
+def _params(device, directory, fstype="ext4", **extra):
+    return {"device": device, "directory": str(directory), "fstype": fstype, **extra}
+
+
+@pytest.mark.parametrize("fstype", ["ext4", "xfs"])
+def test_lifecycle_and_monitor_depths(fs, looplab, fstype):
+    params = _params(looplab.device(fstype), looplab.base / "mnt", fstype)
+    assert fs("monitor", **params).returncode == 7
+    assert fs("start", **params).returncode == 0
+    assert fs("start", **params).returncode == 0  # double start
+    assert _mounted(looplab.base / "mnt")
+    for level in ("0", "10", "20"):
+        result = fs("monitor", env={"OCF_CHECK_LEVEL": level}, **params)
+        assert result.returncode == 0, (level, result.stderr)
+    assert list((looplab.base / "mnt" / ".Filesystem_status").iterdir())
+    assert fs("stop", **params).returncode == 0
+    assert fs("stop", **params).returncode == 0  # double stop
+    assert not _mounted(looplab.base / "mnt")
+    assert fs("monitor", **params).returncode == 7
+
+
+def test_stop_kills_holders_of_this_mount_only(fs, looplab):
+    device = looplab.device()
+    mnt, other = looplab.base / "mnt", looplab.dir("other")
+    params = _params(device, mnt)
+    assert fs("start", **params).returncode == 0
+    (mnt / "shared").mkdir()
+    # The same filesystem visible elsewhere through a bind mount, used by an unrelated process.
+    sh("mount", "--bind", mnt / "shared", other)
+    unrelated = looplab.hold(CWD, other)
+    unrelated_file = looplab.hold(OPEN_FILE, other / "keep")
+    holders = [looplab.hold(OPEN_FILE, mnt / "open"), looplab.hold(CWD, mnt / "shared"),
+               looplab.hold(MMAP, mnt / "mapped")]
+    result = fs("stop", **params)
+    assert result.returncode == 0, result.stderr
+    assert not _mounted(mnt)
+    for proc in holders:
+        assert proc.wait(timeout=5) is not None
+    assert unrelated.poll() is None and unrelated_file.poll() is None
+    assert _mounted(other)
+    for reason in ("fd", "cwd", "maps"):
+        assert reason in result.stderr, result.stderr
+
+
+def test_bind_mount_resource_spares_users_of_the_source(fs, looplab):
+    source, mnt = looplab.dir("source"), looplab.base / "bindmnt"
+    params = _params(str(source), mnt, "none", options="bind")
+    user_of_source = looplab.hold(CWD, source)
+    assert fs("start", **params).returncode == 0
+    assert fs("monitor", **params).returncode == 0
+    holder = looplab.hold(CWD, mnt)
+    assert fs("stop", **params).returncode == 0
+    assert holder.wait(timeout=5) is not None and user_of_source.poll() is None
+    assert not _mounted(mnt)
+
+
+def test_submounts_unmounted_first_and_their_holders_killed(fs, looplab):
+    params = _params(looplab.device(), looplab.base / "mnt")
+    assert fs("start", **params).returncode == 0
+    sub = looplab.base / "mnt" / "sub"
+    sub.mkdir()
+    sh("mount", "-t", "tmpfs", "hmiptmp", sub)
+    deeper = sub / "deeper"
+    deeper.mkdir()
+    sh("mount", "-t", "tmpfs", "hmiptmp", deeper)
+    holder = looplab.hold(CWD, deeper)
+    assert fs("stop", **params).returncode == 0
+    assert holder.wait(timeout=5) is not None
+    assert not looplab.mounts_below()
+
+
+def test_process_ignoring_term_is_killed_within_the_deadline(fs, looplab):
+    params = _params(looplab.device(), looplab.base / "mnt", signal_delay="0.5", fast_stop="true")
+    assert fs("start", **params).returncode == 0
+    stubborn = looplab.hold(IGNORE_TERM, looplab.base / "mnt")
+    began = time.monotonic()
+    result = fs("stop", meta={"timeout": 20000}, **params)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - began < 10
+    assert stubborn.wait(timeout=5) == -9
+
+
+def test_symlinked_mountpoint(fs, looplab):
+    real = looplab.dir("real")
+    link = looplab.base / "link"
+    link.symlink_to(real)
+    params = _params(looplab.device(), link)
+    assert fs("start", **params).returncode == 0
+    assert _mounted(real)
+    assert fs("monitor", **params).returncode == 0
+    assert fs("start", **params).returncode == 0
+    assert fs("stop", **params).returncode == 0
+    assert not _mounted(real)
+
+
+def test_depth_20_on_a_read_only_mount(fs, looplab):
+    params = _params(looplab.device("xfs"), looplab.base / "mnt", "xfs", options="ro")
+    assert fs("start", **params).returncode == 0
+    result = fs("monitor", env={"OCF_CHECK_LEVEL": "20"}, **params)
+    assert result.returncode == 0, result.stderr
+    assert not (looplab.base / "mnt" / ".Filesystem_status").exists()
+    assert fs("stop", **params).returncode == 0
+
+
+def test_label_and_uuid_devices_and_fsck(fs, looplab):
+    device = looplab.device("ext4", label="hmiplbl")
+    uuid = sh("blkid", "-p", "-o", "value", "-s", "UUID", device).stdout.strip()
+    for spec in ("LABEL=hmiplbl", f"UUID={uuid}"):
+        params = _params(spec, looplab.base / "mnt", run_fsck="force")
+        result = fs("start", **params)
+        assert result.returncode == 0, result.stderr
+        assert fs("monitor", env={"OCF_CHECK_LEVEL": "10"}, **params).returncode == 0
+        assert fs("stop", **params).returncode == 0
+
+
+def test_refuses_to_mount_over_or_above_other_mounts(fs, looplab):
+    device = looplab.device()
+    taken = looplab.dir("taken")
+    sh("mount", "-t", "tmpfs", "hmiptmp", taken)
+    result = fs("start", **_params(device, taken))
+    assert result.returncode == 1 and "already has" in exit_reason(result)
+    assert fs("monitor", **_params(device, taken)).returncode == 7
+    assert fs("stop", **_params(device, taken)).returncode == 0
+    assert _mounted(taken)  # not ours: stop leaves it alone
+    above = looplab.dir("above")
+    (above / "inner").mkdir()
+    sh("mount", "-t", "tmpfs", "hmiptmp", above / "inner")
+    result = fs("start", **_params(device, above))
+    assert result.returncode == 1 and "beneath" in exit_reason(result)
+    assert not _mounted(above)
+
+
+def test_bad_input(fs, looplab):
+    device = looplab.device("ext4")
+    mnt = looplab.base / "mnt"
+    cases = [
+        (_params(str(looplab.base / "nosuchdev"), mnt), 5, "does not exist"),
+        (_params(device, "/"), 6, "root filesystem"),
+        (_params(device, "relative/dir"), 6, "absolute"),
+        (_params(device, mnt, "xfs"), 6, "holds a ext4 filesystem"),
+        (_params("server:/export", mnt, "nfs4", refuse_network_fs="true"), 6, "network filesystem"),
+        (_params(device, mnt, term_signals="NOSUCH"), 6, "unknown signal"),
+        (_params(device, mnt, run_fsck="sometimes"), 6, "run_fsck"),
+        ({"directory": str(mnt), "fstype": "ext4"}, 6, "device"),
+    ]
+    for params, code, reason in cases:
+        result = fs("start", **params)
+        assert result.returncode == code, (params, result.stderr)
+        assert reason in exit_reason(result), (params, result.stderr)
+        assert_clean(result)
+        assert fs("stop", **params).returncode == 0
+    # A probe on a node without the device: not running.
+    assert fs("monitor", **_params(str(looplab.base / "nosuchdev"), mnt)).returncode == 7
+    clone = fs("validate-all", meta={"clone": "0", "clone_max": "2"}, **_params(device, mnt))
+    assert clone.returncode == 6 and "cluster-aware" in exit_reason(clone)
+    assert not _mounted(mnt)
+
+
+def test_ocf_tester(looplab):
+    device = looplab.device("ext4")
+    mnt = looplab.dir("mnt")
+    result = subprocess.run(["ocf-tester", "-n", "fs", "-o", f"device={device}", "-o", f"directory={mnt}",
+                             "-o", "fstype=ext4", str(AGENTS / "Filesystem")], capture_output=True, text=True,
+                            timeout=300, env=ocf_env("Filesystem"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed all tests" in result.stdout + result.stderr
+    assert not _mounted(mnt)
