@@ -219,17 +219,23 @@ def _fsck(ctx, device: str) -> None:
                                             f"{result.first_error_line()}")
 
 
-def stop(ctx) -> int:
-    """Unmount submounts, then the filesystem; signal only the processes using this mount, within the deadline."""
+def _our_mount(ctx):
+    """(mount table, canonical directory, the mount there if it is the configured filesystem, else None)."""
     table = mounts.mountinfo()
     point = _directory(ctx, table)
-    target = mounts.find_mount(table, point)
-    if target is None:
-        return OCFExit.SUCCESS
-    if not _ours(ctx, target, table):
-        ctx.log.warning("%s has %s (%s) mounted, not %s: leaving it alone", point, target.source, target.fstype,
+    current = mounts.find_mount(table, point)
+    if current is not None and not _ours(ctx, current, table):
+        ctx.log.warning("%s has %s (%s) mounted, not %s: not ours", point, current.source, current.fstype,
                         ctx.config.device)
-        return OCFExit.SUCCESS
+        current = None
+    return table, point, current
+
+
+def stop(ctx) -> int:
+    """Unmount submounts, then the filesystem; signal only the processes using this mount, within the deadline."""
+    table, point, target = _our_mount(ctx)
+    if target is None:
+        return OCFExit.SUCCESS  # nothing mounted there, or something that is not ours: leave it alone
     if not target.read_only and not mounts.is_network(target.fstype, target.source):
         _remove_status_file(ctx, point)
     for mount in mounts.submounts(table, point) + [target]:
@@ -307,13 +313,8 @@ def _remove_status_file(ctx, point: str) -> None:
 
 def monitor(ctx) -> int:
     """Depth 0: mounted here and ours; 10: the device reads; 20: a status file writes and reads back."""
-    table = mounts.mountinfo()
-    point = _directory(ctx, table)
-    current = mounts.find_mount(table, point)
+    _table, point, current = _our_mount(ctx)
     if current is None:
-        return OCFExit.NOT_RUNNING
-    if not _ours(ctx, current, table):
-        ctx.log.warning("%s has %s (%s) mounted, not %s", point, current.source, current.fstype, ctx.config.device)
         return OCFExit.NOT_RUNNING
     level = ctx.env.check_level
     if level >= 10:
