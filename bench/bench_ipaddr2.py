@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import shutil
 import subprocess
 import tempfile
 
@@ -56,6 +57,7 @@ class Lab:
         self.home = None
         for name in (NS, PEER):
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        shutil.rmtree(self.rsc, ignore_errors=True)
 
     def env(self, ip, instance):
         """The OCF environment of one instance (a recurring monitor, 20 s timeout)."""
