@@ -28,6 +28,7 @@ def my_cnf(node: str, address: str) -> str:
 datadir={BASE}/data
 socket={RUN}/mysqld.sock
 pid-file={RUN}/mysqld.pid
+tmpdir={BASE}/tmp
 bind-address={address}
 port=3306
 skip-name-resolve
@@ -54,10 +55,11 @@ def init_node(cluster, node: str, fresh: bool = True) -> None:
     if fresh and host.exists():
         subprocess.run(["rm", "-rf", str(host)], check=True)
     (host / "data").mkdir(parents=True, exist_ok=True)
+    (host / "tmp").mkdir(exist_ok=True)
     (host / "my.cnf").write_text(my_cnf(node, cluster.address(node)))
     import pwd
     user = pwd.getpwnam("mysql")
-    for path in (host, host / "data"):
+    for path in (host, host / "data", host / "tmp"):
         os.chown(path, user.pw_uid, user.pw_gid)
     proc = cluster.run(node, ["mariadb-install-db", f"--defaults-file={BASE}/my.cnf", "--user=mysql",
                               "--wsrep-on=OFF", "--skip-test-db", "--auth-root-authentication-method=socket"],
@@ -83,14 +85,17 @@ def resource_xml(nodes: list[str], name: str = "galera", **extra) -> str:
 
 
 def roles(cluster, resource: str = "galera", node: str | None = None) -> dict[str, str]:
-    """{node: role} of the clone's active instances as crm_mon reports them."""
-    from hamail.pacemaker import parse_crm_mon
-    status = parse_crm_mon(cluster.crm_mon_xml(node))
+    """{node: role} of the clone's active instances as crm_mon reports them (ElementTree: any Python runs it)."""
+    import xml.etree.ElementTree as ET
+    root = ET.fromstring(cluster.crm_mon_xml(node))
     out = {}
-    for inst in status.instances(resource):
-        if inst.active:
-            for n in inst.nodes:
-                out[n] = inst.role
+    for clone in root.iter("clone"):
+        if clone.get("id") != f"{resource}-clone":
+            continue
+        for rsc in clone.iter("resource"):
+            if rsc.get("active") == "true":
+                for n in rsc.iter("node"):
+                    out[n.get("name")] = rsc.get("role")
     return out
 
 

@@ -7,7 +7,7 @@ import pytest
 
 import galera_lab as gl
 
-AGENT = "/usr/lib/ocf/resource.d/hamail/galera"
+AGENT = str(gl.ROOT / "agents" / "galera")  # the checkout (the nodes share the host file system)
 NODE = "node1"
 
 

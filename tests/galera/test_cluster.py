@@ -1,0 +1,281 @@
+"""The galera promotable clone on the real 3-node lab: the seed's failure scenarios, no acknowledged commit lost."""
+
+import time
+
+import pytest
+
+import galera_lab as gl
+
+NODES = ["node1", "node2", "node3"]
+
+
+def all_promoted(lab, timeout=240):
+    """Wait until every node runs a Promoted instance that is Primary and Synced."""
+    def done():
+        roles = gl.roles(lab)
+        if any(roles.get(n) != "Promoted" for n in NODES):
+            return None
+        return all(gl.wsrep(lab, n).get("wsrep_local_state_comment") == "Synced" for n in NODES) or None
+    lab.wait_for(done, timeout, "all three galera instances Promoted and Synced")
+
+
+def writable(lab, nodes, timeout=240):
+    """Wait until one of nodes accepts a write; return (node, seconds waited)."""
+    began = time.monotonic()
+
+    def probe():
+        for node in nodes:
+            if lab.is_running(node) and gl.sql(lab, node, "INSERT INTO hamail_test.probe () VALUES ()",
+                                               timeout=10).returncode == 0:
+                return node
+        return None
+    node = lab.wait_for(probe, timeout, f"a Primary accepting writes on {nodes}")
+    return node, time.monotonic() - began
+
+
+def never_primary(lab, node, seconds):
+    """Assert node does not run a Primary component for the given time."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        status = gl.wsrep(lab, node) if lab.is_running(node) else {}
+        assert status.get("wsrep_cluster_status", "") != "Primary", f"{node} formed a Primary alone"
+        time.sleep(1)
+
+
+def heal(lab):
+    """Everything back: links, nodes, fencing history; then all Promoted."""
+    lab.heal()
+    for node in NODES:
+        lab.run(lab.first_running(), ["stonith_admin", "--cleanup", f"--history={node}"])
+        lab.run(lab.first_running(), ["attrd_updater", "-n", "galera-force-bootstrap", "-D", "-N", node])
+    lab.run(lab.first_running(), ["crm_resource", "--cleanup", "-r", "galera-clone"])
+    all_promoted(lab)
+
+
+def lost(lab, acked, node):
+    """Acknowledged ids missing on node."""
+    return sorted(acked - gl.committed(lab, node))
+
+
+@pytest.fixture(scope="module")
+def galera3(lab3, tmp_path_factory):
+    """The clone running Promoted on all three nodes with a counter table."""
+    lab = lab3
+    remove_clone(lab)
+    for node in NODES:
+        gl.init_node(lab, node)
+    proc = lab.run("node1", ["cibadmin", "--create", "-o", "resources", "-X", gl.resource_xml(NODES)])
+    assert proc.returncode == 0, proc.stderr
+    all_promoted(lab)
+    proc = gl.sql(lab, "node1", "CREATE DATABASE IF NOT EXISTS hamail_test;"
+                  "CREATE TABLE IF NOT EXISTS hamail_test.counter (id INT PRIMARY KEY);"
+                  "CREATE TABLE IF NOT EXISTS hamail_test.probe (id INT AUTO_INCREMENT PRIMARY KEY)")
+    assert proc.returncode == 0, proc.stderr
+    lab.tmp = tmp_path_factory.mktemp("galera")
+    lab.next_id = [1]
+    yield lab
+    lab.heal()
+    remove_clone(lab)
+
+
+def remove_clone(lab):
+    """Stop and delete the clone if a previous (possibly aborted) run left it configured."""
+    node = lab.first_running()
+    if lab.run(node, ["cibadmin", "-Q", "-o", "resources", "-A", "//clone[@id='galera-clone']"]).returncode != 0:
+        return
+    lab.run(node, ["crm_resource", "--resource", "galera-clone", "--meta", "--set-parameter",
+                   "target-role", "--parameter-value", "Stopped"])
+    lab.wait_for(lambda: not gl.roles(lab) or None, 180, "galera stopped")
+    lab.run(node, ["cibadmin", "--delete", "-o", "resources", "-X", '<clone id="galera-clone"/>'])
+
+
+def writer(lab, node):
+    """A counter writer on node, its ids disjoint from earlier writers'."""
+    start = lab.next_id[0]
+    lab.next_id[0] += 1_000_000
+    w = gl.Writer(lab, node, lab.tmp / f"acks-{start}.txt", start)
+    w.wait_for(30)
+    return w
+
+
+def test_one_node_killed(galera3):
+    lab = galera3
+    w = writer(lab, "node1")
+    try:
+        lab.kill_node("node3")
+        time.sleep(8)  # Galera's suspect/inactive timeouts: the survivors re-form a 2-node Primary
+        before = len(w.acked())
+        w.wait_for(before + 30, timeout=60)
+        assert gl.wsrep(lab, "node1")["wsrep_cluster_status"] == "Primary"
+        lab.start_node("node3")
+        all_promoted(lab)
+        acked = w.stop()
+        assert lost(lab, acked, "node3") == [] and lost(lab, acked, "node1") == []
+    finally:
+        w.stop()
+        heal(lab)
+
+
+def test_all_killed_power_loss(galera3):
+    lab = galera3
+    w = writer(lab, "node2")
+    try:
+        for node in NODES:
+            lab.kill_node(node)
+        killed = time.monotonic()
+        acked = w.stop()
+        for node in NODES:
+            lab.start_node(node, wait=False)
+        node, _ = writable(lab, NODES)
+        seconds = time.monotonic() - killed
+        print(f"\nall killed -> Primary accepting writes on {node}: {seconds:.1f} s")
+        (lab.tmp / "recovery-seconds.txt").write_text(f"{seconds:.1f}\n")
+        assert lost(lab, acked, node) == []
+        all_promoted(lab)
+        for other in NODES:
+            assert lost(lab, acked, other) == []
+    finally:
+        w.stop()
+        heal(lab)
+
+
+def test_two_killed_survivor_waits(galera3):
+    lab = galera3
+    w = writer(lab, "node1")
+    try:
+        lab.kill_node("node2")
+        lab.kill_node("node3")
+        acked = set()
+        never_primary_after = time.monotonic() + 10
+        lab.wait_for(lambda: gl.wsrep(lab, "node1").get("wsrep_cluster_status", "") != "Primary" or None, 30,
+                     "node1 to lose the Primary component")
+        acked = w.stop()
+        never_primary(lab, "node1", max(5.0, never_primary_after - time.monotonic() + 10))
+        assert gl.roles(lab, node="node1").get("node1") != "Promoted"
+        for node in ("node2", "node3"):
+            lab.start_node(node, wait=False)
+        node, _ = writable(lab, NODES)
+        all_promoted(lab)
+        for other in NODES:
+            assert lost(lab, acked, other) == []
+    finally:
+        w.stop()
+        heal(lab)
+
+
+def test_all_killed_one_never_returns_waits_then_override(galera3):
+    lab = galera3
+    w = writer(lab, "node1")
+    try:
+        for node in NODES:
+            lab.kill_node(node)
+        acked = w.stop()
+        for node in ("node1", "node2"):
+            lab.start_node(node, wait=False)
+        lab.wait_online(120, nodes=["node1", "node2"])
+        lab.wait_for(lambda: gl.attribute(lab, "node1", "galera-bootstrap-wait") or None, 60, "a wait reason")
+        time.sleep(10)
+        assert not any(r == "Promoted" for r in gl.roles(lab).values())
+        reason = gl.attribute(lab, "node1", "galera-bootstrap-wait")
+        assert "node3" in reason, reason
+        # the operator checked node3 and forces node2 (the automated --force-safe-to-bootstrap)
+        lab.run("node1", ["attrd_updater", "-n", "galera-force-bootstrap", "-U", "1", "-N", "node2"], )
+        node, _ = writable(lab, ["node2", "node1"])
+        assert lost(lab, acked, node) == []
+        lab.run("node1", ["attrd_updater", "-n", "galera-force-bootstrap", "-D", "-N", "node2"])
+    finally:
+        w.stop()
+        heal(lab)
+    for other in NODES:
+        assert lost(lab, acked, other) == []
+
+
+def test_fenced_node_that_left_earlier_is_left_out(galera3):
+    lab = galera3
+    w = writer(lab, "node1")
+    try:
+        lab.kill_node("node3")
+        lab.run("node1", ["stonith_admin", "--confirm=node3"])
+        time.sleep(8)  # node1+node2 form the last Primary view without node3
+        before = len(w.acked())
+        w.wait_for(before + 30, timeout=60)
+        for node in ("node1", "node2"):
+            lab.kill_node(node)
+        acked = w.stop()
+        for node in ("node1", "node2"):
+            lab.start_node(node, wait=False)
+        node, _ = writable(lab, ["node1", "node2"])
+        assert lost(lab, acked, node) == []
+    finally:
+        w.stop()
+        heal(lab)
+    for other in NODES:
+        assert lost(lab, acked, other) == []
+
+
+@pytest.mark.slow
+def test_all_stopped_gracefully_last_bootstraps(galera3):
+    lab = galera3
+    w = writer(lab, "node3")
+    try:
+        lab.stop_node("node1")
+        lab.stop_node("node2")
+        w.wait_for(len(w.acked()) + 20)
+        lab.stop_node("node3")
+        acked = w.stop()
+        grastate = (lab.data_dir("node3") / "galera" / "data" / "grastate.dat").read_text()
+        assert "safe_to_bootstrap: 1" in grastate
+        for node in ("node1", "node2"):
+            assert "safe_to_bootstrap: 0" in (lab.data_dir(node) / "galera" / "data" / "grastate.dat").read_text()
+        for node in NODES:
+            lab.start_node(node, wait=False)
+        node, _ = writable(lab, NODES)
+        assert node == "node3" or gl.roles(lab).get("node3") == "Promoted"
+        all_promoted(lab)
+        for other in NODES:
+            assert lost(lab, acked, other) == []
+    finally:
+        w.stop()
+        heal(lab)
+
+
+@pytest.mark.slow
+def test_one_and_two_stopped_gracefully(galera3):
+    lab = galera3
+    w = writer(lab, "node1")
+    try:
+        lab.stop_node("node3")
+        w.wait_for(len(w.acked()) + 20)
+        lab.stop_node("node2")
+        # the last node of a gracefully shrunk cluster stays Primary (quorum is recomputed on graceful leave)
+        time.sleep(5)
+        lab.start_node("node2")
+        lab.start_node("node3")
+        all_promoted(lab)
+        acked = w.stop()
+        for other in NODES:
+            assert lost(lab, acked, other) == []
+    finally:
+        w.stop()
+        heal(lab)
+
+
+@pytest.mark.slow
+def test_network_cut_node_never_forms_its_own_primary(galera3):
+    lab = galera3
+    w = writer(lab, "node1")
+    try:
+        lab.cut_link("node3")
+        end = time.monotonic() + 25
+        while time.monotonic() < end:
+            assert gl.wsrep(lab, "node3").get("wsrep_cluster_status", "") != "Primary" or time.monotonic() < end - 17
+            time.sleep(1)
+        w.wait_for(len(w.acked()) + 30, timeout=60)
+        lab.restore_link("node3")
+        all_promoted(lab)
+        acked = w.stop()
+        for other in NODES:
+            assert lost(lab, acked, other) == []
+    finally:
+        w.stop()
+        heal(lab)
