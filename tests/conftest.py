@@ -1,39 +1,19 @@
 """Shared pytest setup: the checkout's lib/ and lab/ on sys.path, the lab cluster fixtures, agent helpers."""
 
-import os
 import pathlib
-import subprocess
 import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-for sub in ("lib", "lab"):
-    path = str(ROOT / sub)
+for path in (str(ROOT / "lib"), str(ROOT / "lab"), str(ROOT / "tests")):
     if path not in sys.path:
         sys.path.insert(0, path)
 
+from testlib import run_agent  # noqa: E402
+
 if (ROOT / "lab" / "hamail_lab" / "fixtures.py").exists():
     pytest_plugins = ["hamail_lab.fixtures"]
-
-AGENTS = ROOT / "agents"
-FENCE = ROOT / "fence"
-# Agents run as on a cluster node: Debian's interpreter and Debian's python3-* packages.
-NODE_PYTHON = "/usr/bin/python3"
-
-
-def run_agent(name: str, action: str, params=None, meta=None, env=None, timeout=120):
-    """Run agents/<name> <action> the way pacemaker-execd does: OCF_RESKEY_* in a clean environment."""
-    environ = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "OCF_ROOT": "/usr/lib/ocf",
-               "OCF_RESOURCE_INSTANCE": f"test-{name}", "OCF_RESOURCE_TYPE": name,
-               "OCF_RESOURCE_PROVIDER": "hamail", "OCF_RA_VERSION_MAJOR": "1", "OCF_RA_VERSION_MINOR": "1"}
-    for key, value in (params or {}).items():
-        environ[f"OCF_RESKEY_{key}"] = str(value)
-    for key, value in (meta or {}).items():
-        environ[f"OCF_RESKEY_CRM_meta_{key}"] = str(value)
-    environ.update(env or {})
-    return subprocess.run([NODE_PYTHON, str(AGENTS / name), action], env=environ, capture_output=True,
-                          text=True, timeout=timeout)
 
 
 @pytest.fixture

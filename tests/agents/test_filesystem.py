@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import AGENTS, assert_clean, exit_reason, ocf_env, sh
+from agent_support import AGENTS, assert_clean, exit_reason, ocf_env, sh
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for loop devices and mounts")
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import AGENTS, NODE_PYTHON, assert_clean, exit_reason, ocf_env, sh, wait_for
+from agent_support import AGENTS, NODE_PYTHON, assert_clean, exit_reason, ocf_env, sh, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
 

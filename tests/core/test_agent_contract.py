@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from lxml import etree
 
-from conftest import AGENTS, run_agent
+from testlib import AGENTS, run_agent
 
 ALL = sorted(p.name for p in AGENTS.iterdir() if p.is_file())
 DTD_DIR = "/usr/share/resource-agents"

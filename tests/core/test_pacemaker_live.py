@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from conftest import AGENTS, ROOT
+from testlib import AGENTS, ROOT
 
 ALL = sorted(p.name for p in AGENTS.iterdir() if p.is_file())
 
