@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 __all__ = ["Log", "Scrubber", "is_debug"]
 
+# Written without the logging package: importing logging and logging.handlers costs ~20 ms, paid by
+# every start and stop that logs a line. syslog is the C module (libc's openlog/syslog).
+
+_LEVELS = {10: ("DEBUG", 7), 20: ("INFO", 6), 30: ("WARNING", 4), 40: ("ERROR", 3)}
 _DEBUG, _INFO, _WARNING, _ERROR = 10, 20, 30, 40
+_FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
+               "ftp", "", "", "", "", "local0", "local1", "local2", "local3", "local4", "local5", "local6",
+               "local7")
 
 
 def is_debug(environ) -> bool:
@@ -31,19 +39,24 @@ class Scrubber:
 
 
 class Log:
-    """The log of one agent run; the logging machinery is built on the first message only.
+    """The log of one agent run, to the destinations Pacemaker's environment names.
 
-    A healthy monitor usually logs nothing, and importing logging costs 10-20 ms at every run.
-    The logger is created unregistered so one process can run many actions (tests) without
-    handlers piling up in logging's global registry.
+    HA_LOGFACILITY (a syslog facility, 'none' for none), HA_LOGFILE (info and up; debug with HA_debug),
+    HA_DEBUGLOG (everything); stderr when nothing else is configured or stderr is a terminal
+    (pacemaker-execd logs an agent's stderr).
     """
 
     def __init__(self, tag: str, environ, secrets=(), stderr=None) -> None:
         self._tag = tag
-        self._environ = environ
+        self._pid = os.getpid()
         self._scrubber = Scrubber(secrets)
         self._stderr = stderr
-        self._logger = None
+        self._debug = is_debug(environ)
+        facility = environ.get("HA_LOGFACILITY", "").strip().lower()
+        self._facility = _FACILITIES.index(facility) if facility and facility in _FACILITIES else None
+        self._logfile = environ.get("HA_LOGFILE", "").strip()
+        self._debuglog = environ.get("HA_DEBUGLOG", "").strip()
+        self._syslog_open = False
 
     def debug(self, msg: str, *args) -> None:
         """Log at debug level (only with HA_debug or into HA_DEBUGLOG)."""
@@ -62,54 +75,51 @@ class Log:
         self._log(_ERROR, msg, args)
 
     def _log(self, level: int, msg: str, args: tuple) -> None:
-        if level == _DEBUG and not (is_debug(self._environ) or self._environ.get("HA_DEBUGLOG")):
+        main = level >= _INFO or self._debug
+        if not (main or self._debuglog):
             return
-        text = msg % args if args else msg
-        self._get().log(level, self._scrubber.scrub(text))
-
-    def _get(self):
-        if self._logger is None:
-            self._logger = _build(self._tag, self._environ, self._stderr or sys.stderr)
-        return self._logger
-
-
-def _build(tag: str, environ, stderr):
-    """A logging.Logger with the handlers Pacemaker's environment asks for."""
-    import logging
-    import logging.handlers
-    debug = is_debug(environ)
-    logger = logging.Logger(f"hamail.{tag}", logging.DEBUG)
-    logger.propagate = False
-    fmt = logging.Formatter(f"{tag}[{os.getpid()}]: %(levelname)s: %(message)s")
-    stamped = logging.Formatter(f"%(asctime)s {tag}[{os.getpid()}]: %(levelname)s: %(message)s")
-    main_level = logging.DEBUG if debug else logging.INFO
-    facilities = logging.handlers.SysLogHandler.facility_names
-    facility = environ.get("HA_LOGFACILITY", "").strip().lower()
-    configured = False
-    if facility and facility != "none" and facility in facilities and os.path.exists("/dev/log"):
-        try:
-            handler = logging.handlers.SysLogHandler("/dev/log", facility=facilities[facility])
-            handler.setFormatter(fmt)
-            handler.setLevel(main_level)
-            logger.addHandler(handler)
+        text = self._scrubber.scrub(msg % args if args else msg)
+        name, severity = _LEVELS[level]
+        line = f"{self._tag}[{self._pid}]: {name}: {text}"
+        stamped = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n"
+        configured = False
+        if main and self._facility is not None:
+            configured = self._syslog(severity, line.split(": ", 1)[1])
+        if self._logfile:
             configured = True
-        except OSError:
-            pass
-    for variable, level in (("HA_LOGFILE", main_level), ("HA_DEBUGLOG", logging.DEBUG)):
-        path = environ.get(variable, "").strip()
-        if path:
-            handler = logging.FileHandler(path, encoding="utf-8", delay=True)
-            handler.setFormatter(stamped)
-            handler.setLevel(level)
-            logger.addHandler(handler)
-            configured = configured or variable == "HA_LOGFILE"
-    # With nowhere else to log, or a person at a terminal, write to stderr (pacemaker-execd logs it).
-    if not configured or _isatty(stderr):
-        handler = logging.StreamHandler(stderr)
-        handler.setFormatter(fmt)
-        handler.setLevel(main_level)
-        logger.addHandler(handler)
-    return logger
+            if main:
+                _append(self._logfile, stamped)
+        if self._debuglog:
+            _append(self._debuglog, stamped)
+        stderr = self._stderr or sys.stderr
+        if main and (not configured or _isatty(stderr)):
+            try:
+                stderr.write(line + "\n")
+                stderr.flush()
+            except (OSError, ValueError):
+                pass
+
+    def _syslog(self, severity: int, text: str) -> bool:
+        if not os.path.exists("/dev/log"):
+            return False
+        import syslog  # a C module: no measurable cost
+        if not self._syslog_open:
+            syslog.openlog(self._tag, syslog.LOG_PID, self._facility << 3)
+            self._syslog_open = True
+        syslog.syslog(severity, text)
+        return True
+
+
+def _append(path: str, text: str) -> None:
+    """Append one line; a log that cannot be written must not fail the action."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            os.write(fd, text.encode("utf-8", "replace"))
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
 
 
 def _isatty(stream) -> bool:

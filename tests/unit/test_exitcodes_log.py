@@ -49,13 +49,26 @@ def test_ha_debug_sends_debug_to_stderr():
     assert "visible" in stderr.getvalue()
 
 
-def test_syslog_facility_is_used(tmp_path):
-    # A real /dev/log may not exist here; the facility name is still validated and the
-    # logger falls back to stderr rather than failing the action.
-    stderr = io.StringIO()
-    Log("x", {"HA_LOGFACILITY": "daemon"}, (), stderr).error("boom")
-    if not os.path.exists("/dev/log"):
-        assert "boom" in stderr.getvalue()
+def test_syslog_facility_is_used_with_the_right_priority():
+    """A real datagram on /dev/log (bound here when no syslog daemon owns it) carries facility and level."""
+    import socket
+    if os.path.exists("/dev/log"):
+        pytest.skip("a syslog daemon owns /dev/log on this machine")
+    if os.geteuid() != 0:
+        pytest.skip("binding /dev/log needs root")
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind("/dev/log")
+    receiver.settimeout(5)
+    try:
+        stderr = io.StringIO()
+        Log("galera(db)", {"HA_LOGFACILITY": "local3"}, [Secret("pw")], stderr).warning("pw leaked?")
+        datagram = receiver.recv(4096).decode()
+    finally:
+        receiver.close()
+        os.unlink("/dev/log")
+    assert datagram.startswith(f"<{19 * 8 + 4}>")  # local3.warning
+    assert "galera(db)[" in datagram and "WARNING: *** leaked?" in datagram and "pw" not in datagram.split(":", 1)[1].replace("WARNING", "")
+    assert stderr.getvalue() == ""  # syslog was the destination
 
 
 def test_scrubber():
