@@ -1,5 +1,7 @@
 """fence_ipmi against real hamail-vbmc instances on 127.0.0.1: every action, both input forms, failures."""
 
+import os
+
 import pytest
 
 from conftest import KG_HEX, PASSWORD, cli_for, free_udp_port, run_fence, stdin_for, timed
@@ -303,3 +305,17 @@ def test_speed_of_fencing(vbmc):
         result, seconds = timed(run_fence, stdin=stdin_for(vbmc, action))
         assert result.returncode in (0, 2)
         assert seconds < limit, (action, seconds)
+
+
+@pytest.mark.skipif(not os.environ.get("HAMAIL_PYGHMI_PATH"),
+                    reason="set HAMAIL_PYGHMI_PATH to a directory holding another pyghmi (e.g. PyPI 1.6.x)")
+def test_with_another_pyghmi(vbmcs):
+    """The same agent with PyPI's pyghmi first on the path (pip install --target DIR pyghmi)."""
+    env = {"PYTHONPATH": os.environ["HAMAIL_PYGHMI_PATH"]}
+    only3 = vbmcs.start("--suites", "3")
+    for vbmc in (vbmcs.start(), only3):
+        assert run_fence(stdin=stdin_for(vbmc, "status"), env=env).returncode == 0
+        assert run_fence(stdin=stdin_for(vbmc, "reboot"), env=env).returncode == 0
+        assert run_fence(stdin=stdin_for(vbmc, "off"), env=env).returncode == 0
+        assert run_fence(stdin=stdin_for(vbmc, "status"), env=env).returncode == 2
+        one_error_line(run_fence(stdin=stdin_for(vbmc, "status", password="wrong"), env=env), "authentication")
