@@ -344,8 +344,9 @@ def connect(opts: FenceOptions, deadline: Deadline, log: logging.Logger) -> Iter
         yield IpmiDevice(session, where, deadline, log)
     finally:
         try:
-            # Close Session is sent without waiting for the answer (pyghmi's logout does not retry it).
-            session.logout()
+            # Close Session is sent without waiting for the answer, but pyghmi first waits for a command still
+            # in flight (one abandoned at the deadline): bound that too.
+            _bounded(session.logout, Deadline.after(0.5, deadline.clock), "logout")
         except Exception as exc:  # a failed logout must not hide the action's result
             log.debug("logout: %s", exc)
 

@@ -86,16 +86,18 @@ SUITES = {
 
 @dataclasses.dataclass(frozen=True)
 class Fault:
-    """An injected failure: answer this completion code to the next `count` matching commands."""
+    """An injected failure: answer this completion code (or nothing: DROP) to the next `count` commands."""
 
     code: int
     count: int
 
+    DROP = -1  # a BMC that stops answering
+
     @classmethod
     def parse(cls, text: str) -> "Fault":
-        """'0xc0:3' -> answer 0xC0 three times."""
+        """'0xc0:3' -> answer 0xC0 three times; 'drop:5' -> ignore five requests."""
         code, _, count = text.partition(":")
-        return cls(int(code, 0), int(count or "1"))
+        return cls(cls.DROP if code.strip().lower() == "drop" else int(code, 0), int(count or "1"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -459,6 +461,8 @@ class Vbmc:
         netfn, rq_addr, rq_seq, cmd = message[1] >> 2, message[3], message[4], message[5]
         data = message[6:-1]
         code, body = self._command(netfn, cmd, data, session)
+        if code == Fault.DROP:
+            return None
         head = bytes([rq_addr, ((netfn + 1) << 2) | (rq_seq & 0x03)])
         rest = bytes([BMC_ADDR, rq_seq, cmd, code]) + body
         return head + bytes([_checksum(head)]) + rest + bytes([_checksum(rest)])
@@ -605,7 +609,7 @@ def build_parser():
     parser.add_argument("--power-delay", type=float, default=0.0, help="seconds a power change takes to show")
     parser.add_argument("--stuck", action="store_true", help="accept power commands but never change state")
     parser.add_argument("--control-fault", type=Fault.parse, metavar="CODE:N",
-                        help="answer Chassis Control with completion code CODE N times (e.g. 0xc0:2)")
+                        help="answer Chassis Control with completion code CODE N times (e.g. 0xc0:2, or drop:N: no answer)")
     parser.add_argument("--status-fault", type=Fault.parse, metavar="CODE:N",
                         help="answer Get Chassis Status with completion code CODE N times")
     parser.add_argument("--foreground", action="store_true", help="do not detach (for tests and debugging)")

@@ -319,3 +319,14 @@ def test_with_another_pyghmi(vbmcs):
         assert run_fence(stdin=stdin_for(vbmc, "off"), env=env).returncode == 0
         assert run_fence(stdin=stdin_for(vbmc, "status"), env=env).returncode == 2
         one_error_line(run_fence(stdin=stdin_for(vbmc, "status", password="wrong"), env=env), "authentication")
+
+
+def test_bmc_that_stops_answering_mid_session_is_bounded(vbmcs):
+    vbmc = vbmcs.start("--status-fault", "drop:1000")
+    result, seconds = timed(run_fence, stdin=stdin_for(vbmc, "status", fence_timeout="2"))
+    one_error_line(result, "timeout")
+    assert seconds < 4  # pyghmi alone would retry for about 18 s
+    vbmc = vbmcs.start("--control-fault", "drop:1000")
+    result, seconds = timed(run_fence, stdin=stdin_for(vbmc, "off", fence_timeout="2"))
+    one_error_line(result, "timeout")
+    assert seconds < 4
