@@ -28,12 +28,10 @@ __all__ = [
 ]
 
 # Error kinds: the first word of the one line printed on failure.
-UNREACHABLE, AUTHENTICATION, PRIVILEGE, TIMEOUT, BMC, CONFIG, UNSUPPORTED, VERIFY = (
-    "unreachable", "authentication", "privilege", "timeout", "bmc", "configuration", "unsupported",
-    "verification")
+UNREACHABLE, AUTHENTICATION, PRIVILEGE, TIMEOUT, BMC, CONFIG, UNSUPPORTED = (
+    "unreachable", "authentication", "privilege", "timeout", "bmc", "configuration", "unsupported")
 
 ACTIONS = ("on", "off", "reboot", "status", "monitor", "list", "list-status", "metadata", "validate-all")
-DEVICE_ACTIONS = ("on", "off", "reboot", "status", "monitor")
 MAX_STDIN_BYTES = 1 << 20
 
 
@@ -276,6 +274,7 @@ def metadata_xml(agent: FenceAgent) -> bytes:
     parameters = etree.SubElement(root, "parameters")
 
     def add(name: str, option: FenceOption, **extra: str) -> None:
+        """One <parameter> element (the canonical name or a legacy alias)."""
         param = option.param
         # A legacy alias is never required: its canonical name carries the requirement.
         required = "1" if param.required and name == option.name else "0"
@@ -495,7 +494,10 @@ def run(agent: FenceAgent, argv: Sequence[str], stdin: Optional[TextIO], stdout:
         if argv:
             raw = parse_argv(agent.options, argv)
         elif stdin is not None:
-            text = stdin.read(MAX_STDIN_BYTES)
+            try:
+                text = stdin.read(MAX_STDIN_BYTES)
+            except UnicodeDecodeError:
+                raise UsageError("stdin is not UTF-8 text (expected key=value lines)") from None
             raw, ignored = parse_stdin(agent.options, text)
         if raw.get("help") in ("1",) and argv:
             stdout.write(help_text(agent))
@@ -506,8 +508,7 @@ def run(agent: FenceAgent, argv: Sequence[str], stdin: Optional[TextIO], stdout:
         action = raw.get("action", agent.option("action").param.default or "")
         if action == "metadata":
             # Metadata never depends on the other options being valid.
-            stdout.buffer.write(metadata_xml(agent)) if hasattr(stdout, "buffer") else \
-                stdout.write(metadata_xml(agent).decode())
+            stdout.write(metadata_xml(agent).decode())
             stdout.flush()
             return FenceExit.SUCCESS
         opts = convert(agent.options, raw)

@@ -194,6 +194,7 @@ def _bounded(call: Callable[[], T], deadline: Deadline, what: str) -> T:
     box: dict[str, Any] = {}
 
     def target() -> None:
+        """Run the call, keeping its result or exception for the waiting thread."""
         try:
             box["result"] = call()
         except BaseException as exc:  # handed to the caller's thread
@@ -234,6 +235,7 @@ def _session_class(cipher: Optional[int]) -> type:
             received, handles pyghmi's retransmissions, and returns within 50 ms either way.
             """
             def pending() -> bool:
+                """Whether the answer to the command just sent has not arrived yet."""
                 response = self.lastresponse
                 if response is None:
                     return True

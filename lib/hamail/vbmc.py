@@ -10,7 +10,6 @@ pyghmi's server answers suite 17 with SHA1 algorithms and its own clients cannot
 """
 
 import dataclasses
-import hashlib
 import hmac
 import logging
 import os
@@ -397,6 +396,7 @@ class Vbmc:
         header = bytes([tag, 0, 0, 0]) + struct.pack("<I", session.console_sid)
 
         def refuse(code: int, why: str) -> bytes:
+            """An RAKP2 carrying an error status; the half-open session is dropped."""
             LOG.info("login refused for %r: %s", username.decode(errors="replace"), why)
             self._sessions.pop(bmc_sid, None)
             return bytes([tag, code]) + header[2:]
@@ -575,7 +575,7 @@ def _argv_option(text: Optional[str]) -> Optional[tuple[str, ...]]:
     return tuple(shlex.split(text))
 
 
-def _read_secret(path: Optional[str], env_name: str, what: str) -> Optional[str]:
+def _read_secret(path: Optional[str], env_name: str) -> Optional[str]:
     """A secret from a file (first line) or from the environment; never from argv."""
     if path:
         with open(path, encoding="utf-8") as handle:
@@ -622,10 +622,10 @@ def build_parser():
 
 def config_from_args(args) -> VbmcConfig:
     """A VbmcConfig from parsed arguments; ValueError with a readable message when something is wrong."""
-    password = _read_secret(args.password_file, args.password_env, "password")
+    password = _read_secret(args.password_file, args.password_env)
     if not password:
         raise ValueError(f"no password: give --password-file or set {args.password_env}")
-    kg_text = _read_secret(args.kg_file, args.kg_env, "Kg")
+    kg_text = _read_secret(args.kg_file, args.kg_env)
     kg = None
     if kg_text:
         try:

@@ -1,7 +1,6 @@
 """Fixtures for fence tests: hamail-vbmc instances on 127.0.0.1 high ports and a fence_ipmi runner."""
 
 import dataclasses
-import os
 import pathlib
 import socket
 import subprocess
