@@ -37,8 +37,3 @@ def galera1(lab1):
     """node1 of the 1-node lab with an initialised (not running) Galera datadir."""
     gl.init_node(lab1, "node1")
     return lab1
-
-
-def pytest_configure(config):
-    """Register the marker of the slowest scenarios (make test still runs them when time allows)."""
-    config.addinivalue_line("markers", "slow: a long real-cluster scenario (run unless deselected with -m 'not slow')")
