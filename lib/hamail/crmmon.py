@@ -39,6 +39,21 @@ class FenceEvent:
         """Whether the fencing completed successfully."""
         return self.status == "success"
 
+    @property
+    def completed_epoch(self) -> Optional[float]:
+        """When the fencing completed, as seconds since the epoch (None when unknown or unparsable)."""
+        import datetime
+        text = self.completed.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            stamp = datetime.datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=datetime.timezone.utc)
+        return stamp.timestamp()
+
 
 @dataclasses.dataclass(frozen=True)
 class ResourceStatus:
@@ -62,15 +77,31 @@ class ClusterStatus:
     nodes: Mapping[str, NodeStatus]
     resources: tuple[ResourceStatus, ...]
     fencing: tuple[FenceEvent, ...]
+    attributes: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
 
     def online_nodes(self) -> list[str]:
         """Names of online nodes."""
         return [n.name for n in self.nodes.values() if n.online]
 
-    def was_fenced(self, node: str) -> bool:
-        """Whether the history records a successful off/reboot of node."""
-        return any(e.target == node and e.succeeded and e.action in ("off", "reboot")
-                   for e in self.fencing)
+    def was_fenced(self, node: str, since: Optional[float] = None) -> bool:
+        """Whether the history records a successful off/reboot of node (completed at or after `since`, epoch s).
+
+        With `since`, an event whose time cannot be read does not count: an old fencing must not
+        excuse a node that came back and left again.
+        """
+        for event in self.fencing:
+            if event.target != node or not event.succeeded or event.action not in ("off", "reboot"):
+                continue
+            if since is None:
+                return True
+            completed = event.completed_epoch
+            if completed is not None and completed >= since:
+                return True
+        return False
+
+    def node_attribute(self, node: str, name: str) -> Optional[str]:
+        """A node's attribute as crm_mon shows it (transient and permanent), None when absent."""
+        return self.attributes.get(node, {}).get(name)
 
     def instances(self, resource: str) -> list[ResourceStatus]:
         """The instances of a (clone) resource, matching by clone id or primitive id."""
@@ -108,15 +139,18 @@ def parse_crm_mon(xml: bytes) -> ClusterStatus:
         FenceEvent(target=e.get("target", ""), action=e.get("action", ""), status=e.get("status", ""),
                    delegate=e.get("delegate", ""), completed=e.get("completed", ""))
         for e in root.iterfind("fence_history/fence_event"))
+    attributes = {
+        node.get("name", ""): {a.get("name", ""): a.get("value", "") for a in node.iterfind("attribute")}
+        for node in root.iterfind("node_attributes/node")}
     return ClusterStatus(
         have_quorum=dc is not None and _bool(dc.get("with_quorum")),
         dc=dc.get("name") if dc is not None and _bool(dc.get("present")) else None,
-        nodes=nodes, resources=tuple(resources), fencing=fencing)
+        nodes=nodes, resources=tuple(resources), fencing=fencing, attributes=attributes)
 
 
 def read_cluster_status(runner: CommandRunner, deadline: Optional[Deadline] = None) -> ClusterStatus:
-    """The live cluster status from crm_mon, with inactive resources and full fencing history."""
-    result = runner.run(["crm_mon", "--output-as=xml", "--inactive", "--fence-history=3"],
+    """The live cluster status from crm_mon: inactive resources, full fencing history, node attributes."""
+    result = runner.run(["crm_mon", "--output-as=xml", "--inactive", "--fence-history=3", "--show-node-attributes"],
                         deadline=deadline, timeout=20)
     if not result.stdout.lstrip().startswith("<"):
         raise PacemakerError(f"crm_mon failed: {result.first_error_line()}")

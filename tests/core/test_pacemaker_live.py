@@ -115,3 +115,27 @@ def test_promotable_clone_scores_and_notifications(cluster3, tmp_path):
         cluster3.run("node1", ["crm_resource", "--clear", "--resource", "pm-clone"])
         cluster3.run("node1", ["crm", "configure", "delete", "--force", "pm-clone", "pm-state"], timeout=120)
         cluster3.wait_for(lambda: roles(cluster3) == {} or None, 60, "pm-clone to be removed")
+
+
+def test_fencing_history_of_a_killed_node(cluster3):
+    """A power-cut node confirmed fenced shows in hamail's parsed fencing history, with a usable time."""
+    import time
+    before = time.time() - 5  # the clocks are the same machine's; allow for second rounding
+    cluster3.kill_node("node3")
+    try:
+        cluster3.wait_for(lambda: not cluster3.status("node1").nodes["node3"].online or None, 60, "node3 to be offline")
+        confirmed = cluster3.run("node1", ["stonith_admin", "--confirm=node3"], timeout=60)
+        assert confirmed.returncode == 0, confirmed.stderr
+        out = cluster3.wait_for(lambda: (lambda o: o if '"fenced": true' in o else None)(py(cluster3, "node1", f"""
+            import json
+            from hamail.crmmon import read_cluster_status
+            from hamail.runner import CommandRunner
+            s = read_cluster_status(CommandRunner())
+            print(json.dumps({{"fenced": s.was_fenced("node3", since={before}),
+                              "old": s.was_fenced("node3", since={before} + 3600),
+                              "online": s.nodes["node3"].online}}))
+        """)), 30, "the fencing to show in crm_mon")
+        assert json.loads(out) == {"fenced": True, "old": False, "online": False}
+    finally:
+        cluster3.heal()
+        cluster3.run("node1", ["stonith_admin", "--cleanup", "--history=node3"])

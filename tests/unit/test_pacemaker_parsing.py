@@ -52,6 +52,9 @@ CRM_MON = b"""<pacemaker-result api-version="2.25" request="crm_mon --output-as=
       <resource id="db" resource_agent="ocf:hamail:galera" role="Stopped" active="false" failed="false" nodes_running_on="0"/>
     </clone>
   </resources>
+  <node_attributes>
+    <node name="node1"><attribute name="galera-last-committed" value="42"/><attribute name="master-db" value="100"/></node>
+  </node_attributes>
   <fence_history>
     <fence_event action="off" target="node3" client="stonith_admin" origin="node1" status="success" delegate="node1" completed="2026-11-22 03:00:00Z"/>
     <fence_event action="reboot" target="node2" client="pacemaker-controld" origin="node1" status="failed" completed="2026-11-22 02:00:00Z"/>
@@ -67,3 +70,13 @@ def test_crm_mon_shape():
     assert status.was_fenced("node3") and not status.was_fenced("node2")
     instances = status.instances("db-clone")
     assert [(r.role, r.nodes) for r in instances] == [("Promoted", ("node1",)), ("Stopped", ())]
+    assert status.node_attribute("node1", "galera-last-committed") == "42"
+    assert status.node_attribute("node3", "galera-last-committed") is None
+
+
+def test_fencing_since():
+    status = parse_crm_mon(CRM_MON)
+    completed = status.fencing[0].completed_epoch
+    assert completed == 1795316400.0  # 2026-11-22 03:00:00 UTC
+    assert status.was_fenced("node3", since=completed - 60)
+    assert not status.was_fenced("node3", since=completed + 60)
