@@ -129,12 +129,6 @@ class FenceOptions(Config):
 
     __slots__ = ()
 
-    def replace(self, **values: Any) -> "FenceOptions":
-        """A copy with some values changed (they count as given)."""
-        merged = dict(self._values)
-        merged.update(values)
-        return FenceOptions(merged, self._given | frozenset(values))
-
 
 class PowerDevice(Protocol):
     """What an agent's device gives the fencing logic, inside one logged-in connection."""

@@ -186,6 +186,12 @@ class Config:
         """Whether the user set this parameter (rather than it taking its default)."""
         return name in self._given
 
+    def replace(self, **values):
+        """A copy with some values replaced (counted as given), of the same class."""
+        merged = dict(self._values)
+        merged.update(values)
+        return type(self)(merged, self._given | frozenset(values))
+
     def secrets(self) -> list[Secret]:
         """Every private value, so log and exit-reason text can be scrubbed of them."""
         return [v for v in self._values.values() if isinstance(v, Secret) and v]

@@ -119,3 +119,10 @@ def test_help_text_lists_every_parameter_but_no_private_default():
     for param in TABLE:
         assert param.name in text
     assert "required" in text and "default 5" in text and "deprecated, use wait" in text
+
+
+def test_config_replace_keeps_the_original():
+    config, _ = TABLE.parse(env(ip="x"))
+    changed = config.replace(count=7)
+    assert changed.count == 7 and changed.given("count") and config.count == 5 and not config.given("count")
+    assert type(changed) is type(config)
