@@ -10,7 +10,7 @@ import contextlib
 import pytest
 from lxml import etree
 
-from conftest import FENCE_IPMI, ROOT, free_udp_port, run_fence
+from fence_support import FENCE_IPMI, ROOT, free_udp_port, run_fence
 from hamail import fencing
 from hamail.fencing import FenceError, UsageError, convert, parse_argv, parse_stdin
 from hamail.clock import FakeClock

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conftest import KG_HEX, PASSWORD, cli_for, free_udp_port, run_fence, stdin_for, timed
+from fence_support import KG_HEX, PASSWORD, cli_for, free_udp_port, run_fence, stdin_for, timed
 
 
 def status(vbmc, **extra) -> int:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, VBMC, free_udp_port
+from fence_support import PASSWORD, VBMC, free_udp_port
 
 TARGET = "mailnode9"
 DEVICE = "fence-ipmi-test"

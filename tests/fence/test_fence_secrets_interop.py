@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import KG_HEX, PASSWORD, VBMC, CLEAN_ENV, free_udp_port, run_fence, stdin_for
+from fence_support import KG_HEX, PASSWORD, VBMC, CLEAN_ENV, free_udp_port, run_fence, stdin_for
 
 
 class CmdlineScanner:
