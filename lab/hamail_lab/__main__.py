@@ -51,10 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=600)
 
     for name, text in (("kill", "power-cut a node"), ("boot", "boot a stopped node"),
+                       ("cycle", "power-cut a node and boot it again"),
+                       ("alive", "exit 0 if the node is running, 1 if not (a BMC's power status)"),
                        ("cut", "isolate a node's network link"), ("restore", "restore a node's link"),
                        ("logs", "show the tail of a node's logs")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("node")
+        if name in ("boot", "cycle"):
+            cmd.add_argument("--no-wait", action="store_true",
+                             help="return once the node's init runs, not when the cluster has it online")
     sub.add_parser("heal", help="restore all links, boot dead nodes and wait until all are online")
 
     for name, text in (("install-agents", "symlink agents/ and fence/fence_* where Pacemaker finds them"),
@@ -113,7 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "kill":
         cluster.kill_node(args.node)
     elif args.command == "boot":
-        cluster.start_node(args.node)
+        if not cluster.is_running(args.node):  # powering on a running machine is a no-op, as on a BMC
+            cluster.start_node(args.node, wait=not args.no_wait)
+    elif args.command == "cycle":
+        cluster.kill_node(args.node)
+        cluster.start_node(args.node, wait=not args.no_wait)
+    elif args.command == "alive":
+        return 0 if cluster.is_running(args.node) else 1
     elif args.command == "cut":
         cluster.cut_link(args.node)
     elif args.command == "restore":

@@ -1,0 +1,61 @@
+"""STONITH for real in the lab: Pacemaker fences a lost node through fence_ipmi and a hamail-vbmc whose
+power commands kill and boot that node's namespaces; the node comes back and rejoins."""
+
+import pathlib
+import time
+
+import pytest
+
+from hamail_lab import Cluster
+from hamail_lab.bmc import BmcNetwork
+from hamail.crmmon import parse_crm_mon
+
+
+@pytest.fixture
+def fenced_lab(tmp_path, lab_safety_net, hamail_agents):
+    """A 3-node cluster with stonith-enabled=true, a BMC per node and one fence_ipmi device per node."""
+    prefix = "hmf" if not Cluster.prefix_in_use("hmf") else "hmg"
+    cluster = Cluster(tmp_path / "lab", 3, prefix, "192.0.2", stonith_enabled=True)
+    bmcs = BmcNetwork(cluster)
+    lab_safety_net.add(cluster)  # torn down on SIGTERM/atexit too
+    try:
+        cluster.start()
+        bmcs.start()
+        config = tmp_path / "fence.crm"
+        config.write_text(bmcs.crm_config())
+        loaded = cluster.run("node1", ["crm", "configure", "load", "update", str(config)], timeout=120)
+        assert loaded.returncode == 0, loaded.stderr
+        cluster.wait_for(lambda: {"fence-node1", "fence-node2", "fence-node3"} <= {
+            r.id for r in parse_crm_mon(cluster.crm_mon_xml("node1")).resources if r.active} or None,
+            60, "the fence devices to start")
+        yield cluster, bmcs
+    finally:
+        bmcs.stop()
+        # The BMCs booted nodes from their own processes: reload the state they recorded.
+        Cluster.load(cluster.workdir).stop(force=True)
+        lab_safety_net.discard(cluster)
+
+
+def test_a_cut_off_node_is_fenced_through_ipmi_and_rejoins(fenced_lab):
+    cluster, bmcs = fenced_lab
+    started = time.time() - 5
+    old_init = cluster.init_pid("node3")
+    cluster.cut_link("node3")
+
+    def fenced():
+        status = parse_crm_mon(cluster.crm_mon_xml("node1"))
+        return status if status.was_fenced("node3", since=started) else None
+    status = cluster.wait_for(fenced, 120, "node1/node2 to fence node3")
+    event = next(e for e in status.fencing if e.target == "node3" and e.succeeded)
+    assert event.action == "reboot" and event.delegate in ("node1", "node2")
+    # The BMC really power-cycled node3: a new init process, started by the BMC's "cycle"/"on".
+    fresh = Cluster.load(cluster.workdir)
+    assert fresh.is_running("node3") and fresh.init_pid("node3") != old_init
+    log = (bmcs.dir / "node3.log").read_text()
+    assert "power off" in log and "power on" in log
+    fresh.restore_link("node3")
+    online = fresh.wait_online(120)
+    assert sorted(online.online()) == ["node1", "node2", "node3"]
+    # The password never reached the CIB: only the script that reads it.
+    cib = cluster.run("node1", ["cibadmin", "-Q"]).stdout
+    assert bmcs.password_file.read_text().strip() not in cib and "password_script" in cib
