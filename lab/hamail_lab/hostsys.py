@@ -145,7 +145,8 @@ def kill_netns_processes(inode: int, timeout: float = 30) -> None:
     def sweep() -> bool:
         """Kill what is left; True once nothing (but zombies) remains."""
         pids = pids_in_netns(inode)
-        inits = [p for p in pids if len(nspid_chain(p)) > 1 and nspid_chain(p)[-1] == 1]
+        chains = {p: nspid_chain(p) for p in pids}  # read once: a process may exit between two reads
+        inits = [p for p, chain in chains.items() if len(chain) > 1 and chain[-1] == 1]
         for pid in inits + pids:
             try:
                 os.kill(pid, signal.SIGKILL)
