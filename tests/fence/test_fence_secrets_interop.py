@@ -146,7 +146,8 @@ def test_vbmc_daemonises_and_stops(tmp_path):
     assert started.returncode == 0, started.stderr
     try:
         deadline = time.monotonic() + 10
-        while not pid_file.exists() and time.monotonic() < deadline:
+        # the lock file appears before the pid is written into it
+        while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
             time.sleep(0.05)
         pid = int(pid_file.read_text())
         assert pathlib.Path(f"/proc/{pid}").exists()
