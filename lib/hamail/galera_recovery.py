@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 __all__ = [
     "NO_SEQNO", "ZERO_UUID", "GraState", "View", "Recovery", "NodeReport", "Decision",
     "parse_grastate", "parse_gvwstate", "parse_recovery_log", "parse_address", "parse_host_map",
-    "normalise_seqno", "decide",
+    "normalise_seqno", "decide", "fencing_cutoff",
 ]
 
 NO_SEQNO = -1
@@ -18,11 +16,13 @@ _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 # Every spelling seen in the wild: mariadbd's "[Note] WSREP: Recovered position: U:S", mysqld_safe's
 # "WSREP: Recovered position U:S", lower-case "recovered", PXC's "from storage", and MariaDB's
 # optional ",domain-server-seqno" GTID suffix.
-_RECOVERED = re.compile(r"WSREP:\s*[Rr]ecovered\s+position(?:\s+from\s+storage)?\s*:?\s*"
-                        rf"({_UUID}):(-?\d+)(?:,\S*)?\s*$", re.MULTILINE)
-_PREPARED = re.compile(r"\[ERROR\]\s+Found\s+(\d+)\s+prepared\s+transactions?!")
+# Patterns are strings, compiled (and cached) by `re` on first use: validate and the Promoted monitor import
+# this module for parse_address only, and `re` is a measurable part of a monitor's start-up.
+_RECOVERED = (r"(?m)WSREP:\s*[Rr]ecovered\s+position(?:\s+from\s+storage)?\s*:?\s*"
+              rf"({_UUID}):(-?\d+)(?:,\S*)?\s*$")
+_PREPARED = r"\[ERROR\]\s+Found\s+(\d+)\s+prepared\s+transactions?!"
 # mysqld_safe runs the recovery with its own temporary log and names it in the main log.
-_REDIRECT = re.compile(r"WSREP:.*position\s*recovery.*--log_error='([^']*)'")
+_REDIRECT = r"WSREP:.*position\s*recovery.*--log_error='([^']*)'"
 
 
 def normalise_seqno(value: int) -> int:
@@ -63,6 +63,7 @@ class GraState:
 
 def parse_grastate(text: str) -> GraState:
     """Parse grastate.dat; ValueError if it is not one (missing uuid line)."""
+    import re
     fields: dict[str, str] = {}
     for line in text.splitlines():
         line = line.strip()
@@ -114,6 +115,7 @@ class View:
     @classmethod
     def decode(cls, text: str | None) -> "View | None":
         """The inverse of encode; None for absent or malformed text."""
+        import re
         if not text:
             return None
         parts = text.split("/")
@@ -125,6 +127,7 @@ class View:
 
 def parse_gvwstate(text: str) -> View | None:
     """Parse gvwstate.dat; None when empty or incomplete (Galera leaves empty files after some crashes)."""
+    import re
     my_uuid, seq, members = "", None, set()
     for line in text.splitlines():
         words = line.split()
@@ -161,9 +164,10 @@ class Recovery:
 
 def parse_recovery_log(text: str) -> Recovery:
     """The last recovered position in a --wsrep-recover log, prepared-transaction count, redirected log."""
-    matches = _RECOVERED.findall(text)
-    prepared = max((int(n) for n in _PREPARED.findall(text)), default=0)
-    redirect = _REDIRECT.search(text)
+    import re
+    matches = re.findall(_RECOVERED, text)
+    prepared = max((int(n) for n in re.findall(_PREPARED, text)), default=0)
+    redirect = re.search(_REDIRECT, text)
     if matches:
         uuid, seqno = matches[-1]
         return Recovery(uuid.lower(), normalise_seqno(int(seqno)), prepared,
@@ -214,10 +218,11 @@ def parse_host_map(text: str) -> dict[str, str]:
 class NodeReport:
     """What one node published about its data: position, safe_to_bootstrap, grastate presence, last view."""
 
-    __slots__ = ("node", "uuid", "seqno", "safe_to_bootstrap", "no_grastate", "view", "force")
+    __slots__ = ("node", "uuid", "seqno", "safe_to_bootstrap", "no_grastate", "view", "force", "view_time")
 
     def __init__(self, node: str, uuid: str | None, seqno: int | None, safe_to_bootstrap: bool = False,
-                 no_grastate: bool = False, view: View | None = None, force: bool = False) -> None:
+                 no_grastate: bool = False, view: View | None = None, force: bool = False,
+                 view_time: float | None = None) -> None:
         self.node = node
         self.uuid = uuid
         self.seqno = seqno
@@ -225,6 +230,7 @@ class NodeReport:
         self.no_grastate = no_grastate
         self.view = view
         self.force = force
+        self.view_time = view_time  # when the node recorded that view (gvwstate.dat's mtime, epoch seconds)
 
     @property
     def reported(self) -> bool:
@@ -233,7 +239,8 @@ class NodeReport:
 
     def __repr__(self) -> str:
         return (f"{self.node}({self.uuid}:{self.seqno}, stb={int(self.safe_to_bootstrap)}"
-                f"{', no-grastate' if self.no_grastate else ''}{', force' if self.force else ''})")
+                f"{', no-grastate' if self.no_grastate else ''}{', force' if self.force else ''}"
+                f"{f', view={self.view!r}@{self.view_time:.0f}' if self.view and self.view_time else ''})")
 
 
 class Decision:
@@ -319,13 +326,30 @@ def decide(nodes: list[str], reports: dict[str, NodeReport], *, primary_nodes: t
                     f"(positions: {_describe(present)}{left_out})")
 
 
+def fencing_cutoff(reports: list[NodeReport], margin: float) -> float | None:
+    """The earliest completion time (epoch s) at which a fencing proves a missing node was down after it left.
+
+    A missing node M may be left out only if it was fenced after it left the survivors' Primary component
+    (an older fencing says nothing: M may have come back, joined and committed since). Galera records when
+    the survivors installed their last Primary view (gvwstate.dat's mtime), not when M left; M left at most
+    `margin` seconds (Galera's evs.inactive_timeout + evs.install_timeout, plus slack) before the view that
+    dropped it. The newest view of all reporting nodes is used: a later cutoff only ever makes fewer fencings
+    count (waiting is the safe side). None when a reporting node recorded no view time: no fencing counts.
+    """
+    times = [r.view_time for r in reports if r.reported]
+    if not times or any(t is None for t in times):
+        return None
+    return max(times) - margin
+
+
 def _blocking(missing: list[str], present: list[NodeReport], fenced: frozenset[str],
               online: frozenset[str] | None) -> tuple[tuple[str, ...], str] | None:
     """Why the missing nodes must be waited for, or None when all of them provably hold no newer data."""
     unfenced = [n for n in missing if n not in fenced or (online is not None and n in online)]
     if unfenced:
         return (tuple(missing), f"waiting for {', '.join(missing)} to report its position "
-                f"({', '.join(unfenced)} not recorded as fenced; have {_describe(present)})")
+                f"({', '.join(unfenced)} not recorded as fenced after leaving, or online; "
+                f"have {_describe(present)})")
     no_view = [r.node for r in present if r.view is None]
     if no_view:
         return (tuple(missing), f"waiting for {', '.join(missing)} (fenced): cannot prove it left before the last "

@@ -3,7 +3,7 @@
 import pytest
 
 from hamail.galera_recovery import (
-    NO_SEQNO, ZERO_UUID, NodeReport, View, decide, parse_address, parse_grastate, parse_gvwstate,
+    NO_SEQNO, ZERO_UUID, NodeReport, View, decide, fencing_cutoff, parse_address, parse_grastate, parse_gvwstate,
     parse_host_map, parse_recovery_log, set_safe_to_bootstrap,
 )
 
@@ -255,3 +255,19 @@ def test_only_one_node_ever_wins_for_any_seqnos():
 def test_missing_nodes_reported_seqno_none():
     assert decide(NODES, {"node1": R("node1", None), "node2": R("node2", 3), "node3": R("node3", 2)}).action == "wait"
     assert NO_SEQNO == -1
+
+
+@pytest.mark.parametrize("times,margin,expected", [
+    ((1000.0, 1200.0), 30, 1170.0),        # the newest view counts: waiting is the safe side
+    ((1000.0,), 0, 1000.0),
+    ((1000.0, None), 30, None),            # a node without a view time: no fencing can count
+    ((), 30, None),
+])
+def test_fencing_cutoff(times, margin, expected):
+    reports = [NodeReport(f"node{i}", U, 5, view=V(GA, GA), view_time=t) for i, t in enumerate(times, 1)]
+    assert fencing_cutoff(reports, margin) == expected
+
+
+def test_fencing_cutoff_ignores_nodes_that_did_not_report():
+    reports = [NodeReport("node1", U, 5, view_time=1000.0), NodeReport("node3", None, None)]
+    assert fencing_cutoff(reports, 10) == 990.0
