@@ -17,7 +17,9 @@ def params(nodes: list[str], **extra) -> dict[str, str]:
     """The agent's instance parameters for the lab (same paths on every node, private contents)."""
     values = {"binary": "/usr/sbin/mariadbd", "config": f"{BASE}/my.cnf", "datadir": f"{BASE}/data",
               "log": f"{BASE}/error.log", "pid": f"{RUN}/mysqld.pid", "socket": f"{RUN}/mysqld.sock",
-              "wsrep_cluster_address": "gcomm://" + ",".join(nodes), "sync_allowance": "600s"}
+              "wsrep_cluster_address": "gcomm://" + ",".join(nodes), "sync_allowance": "600s",
+              # evs.inactive_timeout + evs.install_timeout of my_cnf (6 s + 4 s), plus slack
+              "view_change_time": "12s"}
     values.update(extra)
     return values
 
@@ -101,13 +103,38 @@ def roles(cluster, resource: str = "galera", node: str | None = None) -> dict[st
 
 def attribute(cluster, node: str, name: str, via: str | None = None) -> str | None:
     """A transient node attribute as attrd has it."""
+    import shlex
     proc = cluster.run(via or cluster.first_running(), ["attrd_updater", "-Q", "-n", name, "-N", node])
     if proc.returncode != 0:
         return None
-    for word in proc.stdout.split():
+    for word in shlex.split(proc.stdout):  # values contain spaces: name="x" host="n" value="a b c"
         if word.startswith("value="):
-            return word[len("value="):].strip('"') or None
+            return word[len("value="):] or None
     return None
+
+
+def fencings(cluster, target: str) -> list[float]:
+    """Completion times (epoch s) of successful fencings of target in the cluster's history."""
+    import datetime
+    import xml.etree.ElementTree as ET
+    root = ET.fromstring(cluster.crm_mon_xml())
+    out = []
+    for event in root.iter("fence_event"):
+        if event.get("target") == target and event.get("status") == "success":
+            text = event.get("completed", "").replace("Z", "+00:00")
+            stamp = datetime.datetime.fromisoformat(text)
+            if stamp.tzinfo is None:
+                stamp = stamp.replace(tzinfo=datetime.timezone.utc)
+            out.append(stamp.timestamp())
+    return out
+
+
+def recorded_fencing(cluster, node: str, resource: str = "galera") -> int | None:
+    """The fencing time the agent recorded in the CIB for node (permanent attribute <resource>-fenced-at)."""
+    proc = cluster.run(cluster.first_running(), ["crm_attribute", "-N", node, "-n", f"{resource}-fenced-at",
+                                                 "-l", "forever", "-G", "-q"])
+    text = proc.stdout.strip()
+    return int(text) if proc.returncode == 0 and text.isdigit() else None
 
 
 def sql(cluster, node: str, statement: str, timeout: float = 30) -> subprocess.CompletedProcess:

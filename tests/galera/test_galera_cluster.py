@@ -163,8 +163,51 @@ def test_two_killed_survivor_waits(galera3):
         heal(lab)
 
 
-def test_all_killed_one_never_returns_waits_then_override(galera3):
+def test_fenced_node_that_left_earlier_is_left_out(galera3):
+    """node3 dies and is fenced; node1+node2 go on without it, then die too: they recover without node3."""
     lab = galera3
+    w = writer(lab, "node1")
+    try:
+        lab.kill_node("node3")
+        lab.run("node1", ["stonith_admin", "--confirm=node3"])  # the operator checked: node3 is off
+        lab.wait_for(lambda: gl.wsrep(lab, "node1").get("wsrep_cluster_size") == "2" or None, 30,
+                     "node1+node2 to form a Primary view without node3")
+        fenced = max(gl.fencings(lab, "node3"))
+        # Pacemaker keeps fencing history in memory only: the survivors' agents copy it into the CIB
+        lab.wait_for(lambda: (gl.recorded_fencing(lab, "node3") or 0) >= int(fenced) or None, 30,
+                     "the survivors to record node3's fencing")
+        before = len(w.acked())
+        w.wait_for(before + 30, timeout=60)
+        for node in ("node1", "node2"):
+            lab.kill_node(node)
+        acked = w.stop()
+        for node in ("node1", "node2"):
+            lab.start_node(node, wait=False)
+        node, _ = writable(lab, ["node1", "node2"])
+        assert lost(lab, acked, node) == []
+        assert gl.roles(lab).get("node3") is None
+    finally:
+        w.stop()
+        # node3's recorded fencing stays in the CIB: the next scenario checks that an old one excuses nobody
+        heal(lab)
+    for other in NODES:
+        assert lost(lab, acked, other) == []
+
+
+def test_all_killed_one_never_returns_waits_then_override(galera3):
+    """node3 (in the last Primary view) never returns: the others wait and say why; the override proceeds.
+
+    node3 also carries an old fencing (from the previous scenario, or made here): it was fenced, came back
+    and rejoined before this outage, so that fencing must not excuse it now.
+    """
+    lab = galera3
+    if gl.recorded_fencing(lab, "node3") is None:
+        lab.kill_node("node3")
+        lab.run("node1", ["stonith_admin", "--confirm=node3"])
+        lab.wait_for(lambda: gl.recorded_fencing(lab, "node3"), 30, "the survivors to record node3's fencing")
+        lab.start_node("node3")
+        all_promoted(lab)
+    old_fencing = gl.recorded_fencing(lab, "node3")
     w = writer(lab, "node1")
     try:
         for node in NODES:
@@ -177,35 +220,18 @@ def test_all_killed_one_never_returns_waits_then_override(galera3):
         time.sleep(10)
         assert not any(r == "Promoted" for r in gl.roles(lab).values())
         reason = gl.attribute(lab, "node1", "galera-bootstrap-wait")
-        assert "node3" in reason, reason
+        assert "waiting for node3" in reason, reason
+        view_time = min(int(gl.attribute(lab, n, "galera-last-view-time")) for n in ("node1", "node2"))
+        # node3 rejoined well after that fencing (more than view_change_time before the views): it must not count
+        assert old_fencing < view_time - 12, (old_fencing, view_time)
+        assert "not recorded as fenced" in reason, reason
         # the operator checked node3 and forces node2 (the automated --force-safe-to-bootstrap)
-        lab.run("node1", ["attrd_updater", "-n", "galera-force-bootstrap", "-U", "1", "-N", "node2"], )
+        proc = lab.run("node1", ["attrd_updater", "-n", "galera-force-bootstrap", "-U", "1", "-N", "node2"])
+        assert proc.returncode == 0, proc.stderr
         node, _ = writable(lab, ["node2", "node1"])
+        assert gl.roles(lab).get("node2") == "Promoted"
         assert lost(lab, acked, node) == []
         lab.run("node1", ["attrd_updater", "-n", "galera-force-bootstrap", "-D", "-N", "node2"])
-    finally:
-        w.stop()
-        heal(lab)
-    for other in NODES:
-        assert lost(lab, acked, other) == []
-
-
-def test_fenced_node_that_left_earlier_is_left_out(galera3):
-    lab = galera3
-    w = writer(lab, "node1")
-    try:
-        lab.kill_node("node3")
-        lab.run("node1", ["stonith_admin", "--confirm=node3"])
-        time.sleep(8)  # node1+node2 form the last Primary view without node3
-        before = len(w.acked())
-        w.wait_for(before + 30, timeout=60)
-        for node in ("node1", "node2"):
-            lab.kill_node(node)
-        acked = w.stop()
-        for node in ("node1", "node2"):
-            lab.start_node(node, wait=False)
-        node, _ = writable(lab, ["node1", "node2"])
-        assert lost(lab, acked, node) == []
     finally:
         w.stop()
         heal(lab)

@@ -8,7 +8,6 @@ hamail.galera_recovery.decide (pure); this module does the I/O around it.
 from __future__ import annotations
 
 import os
-import signal
 
 from hamail.exitcodes import OCFExit
 from hamail.metadata import ActionSpec, AgentSpec
@@ -59,6 +58,14 @@ PARAMS = ParamTable(
           "How long a joining node may stay in Joining/Joined (state transfer) before the monitor fails it. "
           "promote returns once the server runs and joins; the transfer continues under this allowance.",
           default="3600s"),
+    Param("view_change_time", Kind.DURATION, "Longest time Galera takes to drop a lost node from the view",
+          "A fenced node that is missing after an outage is left out of the bootstrap choice only if its fencing "
+          "completed after it left the survivors' Primary component. The survivors record when they installed "
+          "their last Primary view (gvwstate.dat), which follows the node's departure by at most "
+          "evs.inactive_timeout + evs.install_timeout (22.5 s with Galera's defaults): a fencing counts when it "
+          "completed no earlier than this long before the newest of those views. Larger values accept older "
+          "fencings; an older fencing never excuses a node (it may have returned and committed since).",
+          default="30s"),
     Param("force_bootstrap_node", Kind.STRING, "Operator override: bootstrap this node",
           "The automated form of --force-safe-to-bootstrap: when no Primary component exists, this Pacemaker node "
           "bootstraps even though the agent cannot prove it holds the newest data (e.g. a node that was in the last "
@@ -203,10 +210,9 @@ def _connect(ctx: Context, timeout: float = 5.0):
 
 def _wsrep_status(ctx: Context) -> dict[str, str]:
     """The wsrep status variables; AccessDenied becomes a configuration error."""
-    from hamail.mysql import AccessDenied
+    from hamail.mysql import AccessDenied, read_status
     try:
-        with _connect(ctx) as conn:
-            return conn.status()
+        return read_status(ctx.config.socket, _credentials(ctx), min(5.0, max(0.5, ctx.deadline.remaining())))
     except AccessDenied as exc:
         user = _credentials(ctx).user
         raise ConfigError(f"check user {user!r} cannot log in: {exc}") from None
@@ -276,19 +282,22 @@ def _set_safe_to_bootstrap(ctx: Context, value: bool) -> bool:
 
 
 def _read_view(ctx: Context):
-    """The last Primary view from gvwstate.dat (None if absent); an empty file is removed (codership/galera#354)."""
+    """(last Primary view from gvwstate.dat, when it was written) or (None, None); an empty file is removed
+    (codership/galera#354)."""
     from hamail.galera_recovery import parse_gvwstate
     path = os.path.join(ctx.config.datadir, "gvwstate.dat")
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
+            written = os.fstat(handle.fileno()).st_mtime
             text = handle.read()
     except OSError:
-        return None
+        return None, None
     if not text.strip():
         ctx.log.warning("empty %s: removing it, it would prevent the next start (codership/galera#354)", path)
         os.unlink(path)
-        return None
-    return parse_gvwstate(text)
+        return None, None
+    view = parse_gvwstate(text)
+    return view, (written if view is not None else None)
 
 
 def _prepare_dirs(ctx: Context) -> None:
@@ -312,7 +321,7 @@ def _prepare_dirs(ctx: Context) -> None:
         os.makedirs(ctx.config.datadir, mode=0o750, exist_ok=True)
         os.chown(ctx.config.datadir, uid, gid)
         ctx.log.info("enable_creation: initialising %s", ctx.config.datadir)
-        result = ctx.run(["mariadb-install-db", f"--defaults-file={ctx.config.config}", f"--datadir={ctx.config.datadir}",
+        result = _runner(ctx).run(["mariadb-install-db", f"--defaults-file={ctx.config.config}", f"--datadir={ctx.config.datadir}",
                           f"--user={ctx.config.user}", "--wsrep-on=OFF", "--skip-test-db"])
         if not result.ok:
             raise OCFError(OCFExit.ERR_GENERIC, f"mariadb-install-db failed: {result.first_error_line()}")
@@ -330,8 +339,9 @@ def _server_argv(ctx: Context, *extra: str) -> list[str]:
 def _recover(ctx: Context) -> dict:
     """This node's position: grastate.dat after a clean shutdown, else --wsrep-recover (with the known quirks)."""
     state, _ = _read_grastate(ctx)
-    view = _read_view(ctx)
-    info = {"no_grastate": state is None, "view": view.encode() if view else ""}
+    view, written = _read_view(ctx)
+    info = {"no_grastate": state is None, "view": view.encode() if view else "",
+            "view_time": str(int(written)) if written else ""}
     if state is not None and state.has_position:
         ctx.log.info("position from grastate.dat: %s:%d safe_to_bootstrap=%d", state.uuid, state.seqno,
                      int(state.safe_to_bootstrap))
@@ -373,7 +383,7 @@ def _run_recovery(ctx: Context, *extra: str):
         argv = [a for a in _server_argv(ctx) if not a.startswith(("--pid-file=", "--socket="))]
         argv += [f"--pid-file={log}.pid", f"--socket={log}.sock", "--wsrep-recover",
                  f"--wsrep-cluster-address={ctx.config.wsrep_cluster_address}", f"--log-error={log}", *extra]
-        result = ctx.run(argv, timeout=max(5.0, ctx.deadline.remaining() - 2))
+        result = _runner(ctx).run(argv, deadline=ctx.deadline, timeout=max(5.0, ctx.deadline.remaining() - 2))
         with open(log, encoding="utf-8", errors="replace") as handle:
             text = handle.read()
         text += "\n" + result.stderr
@@ -395,18 +405,46 @@ def _run_recovery(ctx: Context, *extra: str):
 
 # ------------------------------------------------------------------------------ Pacemaker side
 
+class _PrivateParamsHidden:
+    """ctx.runner, with private parameters (check_passwd) blanked in every child's environment.
+
+    Pacemaker hands the agent OCF_RESKEY_check_passwd; the core runner passes the agent's environment on,
+    so crm_mon, attrd_updater and above all the long-running mariadbd (its /proc/PID/environ is readable by
+    the mysql user) would carry the password.
+    """
+
+    __slots__ = ("_inner", "_blank")
+
+    def __init__(self, inner, names) -> None:
+        self._inner = inner
+        self._blank = {f"OCF_RESKEY_{name}": "" for name in names}
+
+    def environment(self, extra=None) -> dict:
+        """The inner runner's environment without private values."""
+        env = self._inner.environment(dict(self._blank, **(extra or {})))
+        return {k: v for k, v in env.items() if k not in self._blank}
+
+    def run(self, argv, *, env=None, **kwargs):
+        """Run through the inner runner with private values blanked."""
+        return self._inner.run(argv, env=dict(self._blank, **(env or {})), **kwargs)
+
+
+def _runner(ctx: Context):
+    return _PrivateParamsHidden(ctx.runner, [p.name for p in ctx.spec.params if p.private])
+
+
 def _attributes(ctx: Context):
     from hamail.pacemaker import Attributes
-    return Attributes(ctx.runner, ctx.deadline)
+    return Attributes(_runner(ctx), ctx.deadline)
 
 
 def _scores(ctx: Context, node: str | None = None):
     from hamail.pacemaker import PromotionScore
-    return PromotionScore(ctx.runner, ctx.env.instance, node or ctx.env.node_name,
+    return PromotionScore(_runner(ctx), ctx.env.instance, node or ctx.env.node_name,
                           ctx.env.raw.get("OCF_RESKEY_crm_feature_set", ""), ctx.deadline)
 
 
-PUBLISHED = ("last-committed", "uuid", "safe-to-bootstrap", "no-grastate", "last-view")
+PUBLISHED = ("last-committed", "uuid", "safe-to-bootstrap", "no-grastate", "last-view", "last-view-time")
 
 
 def _publish(ctx: Context, info: dict) -> None:
@@ -414,9 +452,10 @@ def _publish(ctx: Context, info: dict) -> None:
     attrs, me = _attributes(ctx), ctx.env.node_name
     values = {"last-committed": str(info["seqno"]), "uuid": info["uuid"],
               "safe-to-bootstrap": "1" if info["safe_to_bootstrap"] else "0",
-              "no-grastate": "1" if info["no_grastate"] else "0", "last-view": info.get("view") or ""}
+              "no-grastate": "1" if info["no_grastate"] else "0", "last-view": info.get("view") or "",
+              "last-view-time": info.get("view_time") or ""}
     # last-committed goes last: its presence tells other nodes this node's report is complete.
-    for name in ("uuid", "safe-to-bootstrap", "no-grastate", "last-view", "last-committed"):
+    for name in ("uuid", "safe-to-bootstrap", "no-grastate", "last-view", "last-view-time", "last-committed"):
         if values[name]:
             attrs.set(me, _attr(ctx, name), values[name])
         else:
@@ -429,53 +468,106 @@ def _withdraw(ctx: Context) -> None:
         attrs.delete(me, _attr(ctx, name))
 
 
-def _cluster(ctx: Context):
-    """crm_mon's view (roles, online nodes, fencing history) and every node's transient attributes."""
-    from hamail.pacemaker import PacemakerError, parse_crm_mon
-    result = ctx.run(["crm_mon", "--output-as=xml", "--inactive", "--fence-history=3", "--show-node-attributes"],
-                     timeout=20)
-    if not result.stdout.lstrip().startswith("<"):
-        raise PacemakerError(f"crm_mon failed: {result.first_error_line()}")
-    raw = result.stdout.encode()
-    from lxml import etree
-    root = etree.fromstring(raw)
-    attrs: dict[str, dict[str, str]] = {}
-    for node in root.iterfind("node_attributes/node"):
-        attrs[node.get("name", "")] = {a.get("name", ""): a.get("value", "") for a in node.iterfind("attribute")}
-    return parse_crm_mon(raw), attrs
-
-
 def _decision(ctx: Context):
-    """Gather every node's report and decide (pure logic in hamail.galera_recovery)."""
-    from hamail.galera_recovery import NodeReport, View, decide
+    """Gather every node's report from crm_mon (attributes, roles, fencing history) and decide (pure logic in
+    hamail.galera_recovery); log the decision with everything it was based on."""
+    from hamail.crmmon import read_cluster_status
+    from hamail.galera_recovery import NodeReport, View, decide, fencing_cutoff
     nodes, _, me = _names(ctx)
-    status, attrs = _cluster(ctx)
+    status = read_cluster_status(_runner(ctx), ctx.deadline)
     base = ctx.env.clone_base
     primary = tuple(sorted({n for r in status.instances(base) if r.role in ("Promoted", "Master") and r.active
                             for n in r.nodes if n != me}))
+
+    def attr(node: str, name: str) -> str | None:
+        """One of the node's published attributes."""
+        return status.node_attribute(node, f"{base}-{name}")
     reports = {}
     for node in nodes:
-        mine = attrs.get(node, {})
-        seqno = mine.get(f"{base}-last-committed")
-        try:
-            seq = int(seqno) if seqno not in (None, "") else None
-        except ValueError:
-            seq = None
-        reports[node] = NodeReport(node, mine.get(f"{base}-uuid"), seq, mine.get(f"{base}-safe-to-bootstrap") == "1",
-                                   mine.get(f"{base}-no-grastate") == "1", View.decode(mine.get(f"{base}-last-view")),
-                                   mine.get(f"{base}-force-bootstrap") in ("1", "true", "yes"))
+        reports[node] = NodeReport(node, attr(node, "uuid"), _number(attr(node, "last-committed")),
+                                   attr(node, "safe-to-bootstrap") == "1", attr(node, "no-grastate") == "1",
+                                   View.decode(attr(node, "last-view")),
+                                   (attr(node, "force-bootstrap") or "").lower() in ("1", "true", "yes"),
+                                   _number(attr(node, "last-view-time")))
     if ctx.config.two_node_mode and len(nodes) == 2 and status.have_quorum and reports[me].reported:
         peer = [n for n in nodes if n != me][0]
         if peer not in status.online_nodes():
             ctx.log.warning("two_node_mode: %s is offline and this partition is quorate: safe to bootstrap", peer)
             reports[me].safe_to_bootstrap = True
-    fenced = frozenset(n for n in nodes if status.was_fenced(n))
-    online = frozenset(status.online_nodes())
+    cutoff = fencing_cutoff(list(reports.values()), ctx.config.view_change_time)
+    fenced, recorded = set(), {}
+    online_now = set(status.online_nodes())
+    for node in nodes:
+        if cutoff is None or node in online_now or reports[node].reported:
+            continue
+        recorded[node] = _recorded_fencing(ctx, node)
+        if status.was_fenced(node, since=cutoff) or (recorded[node] or 0) >= cutoff:
+            fenced.add(node)
+    fenced = frozenset(fenced)
+    history = sorted(f"{e.target}:{e.action}:{e.status}@{e.completed}" for e in status.fencing if e.target in nodes)
+    history += [f"{n}:recorded@{_when(t)}" for n, t in sorted(recorded.items()) if t]
+    online = frozenset(online_now)
     override = ctx.config.force_bootstrap_node or None
     decision = decide(nodes, reports, primary_nodes=primary, fenced=fenced, online=online, override=override)
-    ctx.log.info("bootstrap decision: %s %s: %s [reports: %s; fenced: %s; online: %s]", decision.action,
-                 decision.node or "-", decision.reason, list(reports.values()), sorted(fenced), sorted(online))
+    ctx.log.info("bootstrap decision: %s %s: %s [reports: %s; fencings counted since %s: %s; history: %s; "
+                 "online: %s]", decision.action, decision.node or "-", decision.reason, list(reports.values()),
+                 _when(cutoff), sorted(fenced), history, sorted(online))
     return decision
+
+
+def _record_fencings(ctx: Context) -> None:
+    """While this Primary component lacks nodes, copy their fencings from the history into the CIB.
+
+    Pacemaker keeps the fencing history in pacemaker-fenced's memory only: after the survivors lose power
+    too, nobody remembers that the missing node was fenced, and recovery would wait for it forever. The
+    record is a permanent node attribute <resource>-fenced-at (epoch seconds of the latest fencing), which
+    the CIB keeps on disk; a record older than the survivors' last Primary view (see view_change_time)
+    never counts, so a stale one is harmless. Only a Promoted monitor of a shrunk component pays for this.
+    """
+    nodes, _, me = _names(ctx)
+    try:
+        from hamail.crmmon import read_cluster_status
+        status = read_cluster_status(_runner(ctx), ctx.deadline)
+        online = set(status.online_nodes())
+        for node in nodes:
+            if node == me or node in online:
+                continue
+            times = [e.completed_epoch for e in status.fencing if e.target == node and e.succeeded
+                     and e.action in ("off", "reboot") and e.completed_epoch is not None]
+            if not times or int(max(times)) <= (_recorded_fencing(ctx, node) or 0):
+                continue
+            result = _runner(ctx).run(["crm_attribute", "-N", node, "-n", _attr(ctx, "fenced-at"), "-l", "forever",
+                                       "-v", str(int(max(times)))], deadline=ctx.deadline, timeout=10)
+            if result.ok:
+                ctx.log.info("recorded the fencing of %s (completed %s) for a later recovery", node,
+                             _when(max(times)))
+            else:
+                ctx.log.warning("cannot record the fencing of %s: %s", node, result.first_error_line())
+    except Exception as exc:  # bookkeeping for a later outage must never fail a healthy monitor
+        ctx.log.warning("cannot record fencings of missing nodes: %s", exc)
+
+
+def _recorded_fencing(ctx: Context, node: str) -> int | None:
+    """The fencing time recorded in the CIB for node (crm_mon shows no attributes of offline nodes)."""
+    result = _runner(ctx).run(["crm_attribute", "-N", node, "-n", _attr(ctx, "fenced-at"), "-l", "forever",
+                               "-G", "-q"], deadline=ctx.deadline, timeout=10)
+    return _number(result.stdout.strip()) if result.ok else None
+
+
+def _number(text: str | None) -> int | None:
+    """An integer attribute value, None when absent or malformed."""
+    try:
+        return int(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _when(epoch: float | None) -> str:
+    """A UTC timestamp for logs ('never' for None)."""
+    if epoch is None:
+        return "never (a reporting node recorded no Primary view time)"
+    import time
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def _apply_decision(ctx: Context, state: dict) -> str:
@@ -514,7 +606,7 @@ def _start_server(ctx: Context, *extra: str) -> None:
                         f"--wsrep-cluster-address={ctx.config.wsrep_cluster_address}", *extra)
     ctx.log.info("starting %s", " ".join(argv))
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True, close_fds=True, env=ctx.runner.environment())
+                            start_new_session=True, close_fds=True, env=_runner(ctx).environment())
     from hamail.clock import DeadlineExceeded, poll
 
     def answering():
@@ -552,6 +644,7 @@ def _log_errors(ctx: Context) -> str:
 
 def _stop_server(ctx: Context) -> None:
     """TERM the server and wait for it (a clean Galera shutdown writes grastate.dat); KILL when time runs out."""
+    import signal
     from hamail.clock import DeadlineExceeded, poll
     pid = _server_pid(ctx)
     if pid is None:
@@ -635,9 +728,9 @@ class GaleraResource:
         """Promoted when the server runs Primary and Synced/Donor; joiners within the allowance are degraded."""
         from hamail.mysql import MySQLError
         from hamail.promotable import Observation, Role
-        state = _load_state(ctx)
+        # The state file (json) is read only off the healthy Promoted path: that path runs every 10 s.
         if _server_pid(ctx) is None:
-            if state is None:
+            if _load_state(ctx) is None:
                 return Observation(Role.STOPPED)
             return Observation(Role.UNPROMOTED, keep_score=True)
         try:
@@ -649,12 +742,14 @@ class GaleraResource:
         if ok:
             if ctx.env.check_level >= 10:
                 self.read_check(ctx)
+            if ctx.env.interval_ms and _number(status.get("wsrep_cluster_size")) not in (None, len(_names(ctx)[0])):
+                _record_fencings(ctx)
             return Observation(Role.PROMOTED, score=PROMOTED_SCORE, keep_score=not ctx.env.is_probe, reason="")
         cluster = status.get("wsrep_cluster_status", "")
         local = int(status.get("wsrep_local_state", "0") or 0)
         if cluster == "Primary" and local in (JOINING, JOINED, 0):
             import time
-            since = (state or {}).get("joining_since") or time.time()
+            since = (_load_state(ctx) or {}).get("joining_since") or time.time()
             elapsed = time.time() - since
             if elapsed <= ctx.config.sync_allowance:
                 return Observation(Role.PROMOTED, degraded=True, keep_score=True,
@@ -707,6 +802,19 @@ class GaleraResource:
         _stop_server(ctx)
 
 
+class _Observed:
+    """A Promotable whose observation was already made (the monitor's)."""
+
+    __slots__ = ("_obs",)
+
+    def __init__(self, obs) -> None:
+        self._obs = obs
+
+    def observe(self, ctx: Context):
+        """The observation made earlier."""
+        return self._obs
+
+
 def _resource(ctx: Context):
     from hamail.promotable import PromotableResource
     return PromotableResource(GaleraResource(), _scores(ctx))
@@ -725,7 +833,9 @@ def monitor(ctx: Context) -> int:
         return OCFExit.SUCCESS
     if obs.role is Role.STOPPED and ctx.env.is_probe:
         return OCFExit.NOT_RUNNING
-    return _resource(ctx).monitor(ctx)
+    from hamail.promotable import PromotableResource
+    # The observation above is reused: observing again would query the server a second time.
+    return PromotableResource(_Observed(obs), _scores(ctx)).monitor(ctx)
 
 
 def promote(ctx: Context) -> int:
