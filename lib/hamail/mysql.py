@@ -361,12 +361,15 @@ def _wire_status(socket_path: str, credentials: Credentials, timeout: float, nam
             # names are this module's constants (no quoting needed, nothing user-supplied).
             listed = ",".join(f"'{n}'" for n in names)
             rows = _text_query(wire, f"SHOW GLOBAL STATUS WHERE Variable_name IN ({listed})")
-            wire.seq = 0
-            wire.write(b"\x01")                          # COM_QUIT
         except OSError as exc:
             raise Unavailable(f"server not answering: {exc.strerror or exc}") from None
         except (IndexError, KeyError, ValueError) as exc:
             raise _Unsupported(f"unexpected packet ({type(exc).__name__})") from None
+        try:
+            wire.seq = 0
+            wire.write(b"\x01")                          # COM_QUIT: a courtesy, the answer is already here
+        except OSError:
+            pass
         return {str(name).lower(): str(value) for name, value in rows}
     finally:
         sock.close()
