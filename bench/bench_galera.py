@@ -90,7 +90,8 @@ class BenchNode:
 def cases() -> list:
     """Promoted monitor (depth 0) of both agents against the same running node."""
     node = BenchNode()
-    ours = ["/usr/bin/python3", str(ROOT / "agents" / "galera"), "monitor"]
+    # Executed as pacemaker-execd does: through its #! line (/usr/bin/python3 -S), as heartbeat's through /bin/sh.
+    ours = [str(ROOT / "agents" / "galera"), "monitor"]
     theirs = [HEARTBEAT, "monitor"]
     return [Case("galera", "monitor (Promoted)", ours, theirs, env_ours=node.env(False), env_upstream=node.env(True),
                  setup=node.start, teardown=node.stop, repeat=30, target=0.7, expect_rc=8)]

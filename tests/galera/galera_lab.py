@@ -69,10 +69,11 @@ def init_node(cluster, node: str, fresh: bool = True) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
-def resource_xml(nodes: list[str], name: str = "galera", **extra) -> str:
+def resource_xml(nodes: list[str], name: str = "galera", provider: str = "hamail", values: dict | None = None,
+                 **extra) -> str:
     """The promotable clone (promoted-max = all nodes) with short monitor intervals for tests."""
     attrs = "".join(f'<nvpair id="{name}-ia-{k}" name="{k}" value="{v}"/>'
-                    for k, v in params(nodes, **extra).items())
+                    for k, v in (values if values is not None else params(nodes, **extra)).items())
     ops = [("start", "0", "120s", None), ("stop", "0", "120s", None), ("promote", "0", "300s", None),
            ("demote", "0", "120s", None), ("monitor", "3s", "20s", "Promoted"), ("monitor", "4s", "30s", "Unpromoted")]
     op_xml = "".join(f'<op id="{name}-{op}-{i}" name="{op}" interval="{iv}" timeout="{to}"'
@@ -81,7 +82,7 @@ def resource_xml(nodes: list[str], name: str = "galera", **extra) -> str:
             f'<nvpair id="{name}-clone-promotable" name="promotable" value="true"/>'
             f'<nvpair id="{name}-clone-pmax" name="promoted-max" value="{len(nodes)}"/>'
             f'<nvpair id="{name}-clone-tr" name="target-role" value="Started"/>'
-            f'</meta_attributes><primitive id="{name}" class="ocf" provider="hamail" type="galera">'
+            f'</meta_attributes><primitive id="{name}" class="ocf" provider="{provider}" type="galera">'
             f'<instance_attributes id="{name}-ia">{attrs}</instance_attributes>'
             f'<operations>{op_xml}</operations></primitive></clone>')
 
@@ -137,9 +138,49 @@ def recorded_fencing(cluster, node: str, resource: str = "galera") -> int | None
     return int(text) if proc.returncode == 0 and text.isdigit() else None
 
 
-def sql(cluster, node: str, statement: str, timeout: float = 30) -> subprocess.CompletedProcess:
+def sql(cluster, node: str, statement: str, timeout: float = 30,
+        socket: str = f"{RUN}/mysqld.sock") -> subprocess.CompletedProcess:
     """Run SQL as root over the node's socket (the mariadb client, tests only)."""
-    return cluster.run(node, ["mariadb", f"--socket={RUN}/mysqld.sock", "-N", "-B", "-e", statement], timeout=timeout)
+    return cluster.run(node, ["mariadb", f"--socket={socket}", "-N", "-B", "-e", statement], timeout=timeout)
+
+
+def writable(cluster, nodes, timeout: float = 240, socket: str = f"{RUN}/mysqld.sock") -> tuple[str, float]:
+    """Wait until one of nodes accepts a write; return (node, seconds waited)."""
+    began = time.monotonic()
+
+    def probe():
+        """The first node whose server takes an insert, else None."""
+        for node in nodes:
+            if cluster.is_running(node) and sql(cluster, node, "INSERT INTO hamail_test.probe () VALUES ()",
+                                                timeout=10, socket=socket).returncode == 0:
+                return node
+        return None
+    node = cluster.wait_for(probe, timeout, f"a Primary accepting writes on {nodes}")
+    return node, time.monotonic() - began
+
+
+def power_loss(cluster, writer: "Writer", timeout: float = 240,
+               socket: str = f"{RUN}/mysqld.sock") -> tuple[str, float, set[int]]:
+    """Kill every node under a running writer, boot them all: (node accepting writes, seconds from the kill, acked)."""
+    for node in cluster.nodes:
+        cluster.kill_node(node)
+    killed = time.monotonic()
+    acked = writer.stop()
+    for node in cluster.nodes:
+        cluster.start_node(node, wait=False)
+    node, _ = writable(cluster, cluster.nodes, timeout, socket)
+    return node, time.monotonic() - killed, acked
+
+
+def remove_clone(cluster, clone: str = "galera-clone") -> None:
+    """Stop and delete a clone if it is configured (a previous, possibly aborted, run may have left it)."""
+    node = cluster.first_running()
+    if cluster.run(node, ["cibadmin", "-Q", "-o", "resources", "-A", f"//clone[@id='{clone}']"]).returncode != 0:
+        return
+    cluster.run(node, ["crm_resource", "--resource", clone, "--meta", "--set-parameter", "target-role",
+                       "--parameter-value", "Stopped"])
+    cluster.wait_for(lambda: not roles(cluster, clone[:-len("-clone")]) or None, 180, f"{clone} stopped")
+    cluster.run(node, ["cibadmin", "--delete", "-o", "resources", "-X", f'<clone id="{clone}"/>'])
 
 
 def wsrep(cluster, node: str) -> dict[str, str]:
@@ -153,11 +194,11 @@ def wsrep(cluster, node: str) -> dict[str, str]:
 class Writer:
     """Commits to a counter table continuously from inside a node; records every acknowledged id on the host."""
 
-    def __init__(self, cluster, node: str, path: pathlib.Path, start: int = 1) -> None:
+    def __init__(self, cluster, node: str, path: pathlib.Path, start: int = 1, socket: str = f"{RUN}/mysqld.sock") -> None:
         self.cluster, self.node, self.path = cluster, node, path
         self._out = open(path, "w")
         cmd = ["nsenter", "-t", str(cluster.init_pid(node)), "-a", "--wd=/", "--", "/usr/bin/python3", "-u",
-               str(WRITER), f"{RUN}/mysqld.sock", str(start)]
+               str(WRITER), socket, str(start)]
         self.proc = subprocess.Popen(cmd, stdout=self._out, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
 
     def acked(self) -> set[int]:

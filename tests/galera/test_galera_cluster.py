@@ -19,20 +19,6 @@ def all_promoted(lab, timeout=240):
     lab.wait_for(done, timeout, "all three galera instances Promoted and Synced")
 
 
-def writable(lab, nodes, timeout=240):
-    """Wait until one of nodes accepts a write; return (node, seconds waited)."""
-    began = time.monotonic()
-
-    def probe():
-        for node in nodes:
-            if lab.is_running(node) and gl.sql(lab, node, "INSERT INTO hamail_test.probe () VALUES ()",
-                                               timeout=10).returncode == 0:
-                return node
-        return None
-    node = lab.wait_for(probe, timeout, f"a Primary accepting writes on {nodes}")
-    return node, time.monotonic() - began
-
-
 def never_primary(lab, node, seconds):
     """Assert node does not run a Primary component for the given time."""
     end = time.monotonic() + seconds
@@ -61,7 +47,7 @@ def lost(lab, acked, node):
 def galera3(lab3, tmp_path_factory):
     """The clone running Promoted on all three nodes with a counter table."""
     lab = lab3
-    remove_clone(lab)
+    gl.remove_clone(lab)
     for node in NODES:
         gl.init_node(lab, node)
     proc = lab.run("node1", ["cibadmin", "--create", "-o", "resources", "-X", gl.resource_xml(NODES)])
@@ -75,18 +61,7 @@ def galera3(lab3, tmp_path_factory):
     lab.next_id = [1]
     yield lab
     lab.heal()
-    remove_clone(lab)
-
-
-def remove_clone(lab):
-    """Stop and delete the clone if a previous (possibly aborted) run left it configured."""
-    node = lab.first_running()
-    if lab.run(node, ["cibadmin", "-Q", "-o", "resources", "-A", "//clone[@id='galera-clone']"]).returncode != 0:
-        return
-    lab.run(node, ["crm_resource", "--resource", "galera-clone", "--meta", "--set-parameter",
-                   "target-role", "--parameter-value", "Stopped"])
-    lab.wait_for(lambda: not gl.roles(lab) or None, 180, "galera stopped")
-    lab.run(node, ["cibadmin", "--delete", "-o", "resources", "-X", '<clone id="galera-clone"/>'])
+    gl.remove_clone(lab)
 
 
 def writer(lab, node):
@@ -120,14 +95,7 @@ def test_all_killed_power_loss(galera3):
     lab = galera3
     w = writer(lab, "node2")
     try:
-        for node in NODES:
-            lab.kill_node(node)
-        killed = time.monotonic()
-        acked = w.stop()
-        for node in NODES:
-            lab.start_node(node, wait=False)
-        node, _ = writable(lab, NODES)
-        seconds = time.monotonic() - killed
+        node, seconds, acked = gl.power_loss(lab, w)
         print(f"\nall killed -> Primary accepting writes on {node}: {seconds:.1f} s")
         (lab.tmp / "recovery-seconds.txt").write_text(f"{seconds:.1f}\n")
         assert lost(lab, acked, node) == []
@@ -154,7 +122,7 @@ def test_two_killed_survivor_waits(galera3):
         assert gl.roles(lab, node="node1").get("node1") != "Promoted"
         for node in ("node2", "node3"):
             lab.start_node(node, wait=False)
-        node, _ = writable(lab, NODES)
+        node, _ = gl.writable(lab, NODES)
         all_promoted(lab)
         for other in NODES:
             assert lost(lab, acked, other) == []
@@ -183,7 +151,7 @@ def test_fenced_node_that_left_earlier_is_left_out(galera3):
         acked = w.stop()
         for node in ("node1", "node2"):
             lab.start_node(node, wait=False)
-        node, _ = writable(lab, ["node1", "node2"])
+        node, _ = gl.writable(lab, ["node1", "node2"])
         assert lost(lab, acked, node) == []
         assert gl.roles(lab).get("node3") is None
     finally:
@@ -228,7 +196,7 @@ def test_all_killed_one_never_returns_waits_then_override(galera3):
         # the operator checked node3 and forces node2 (the automated --force-safe-to-bootstrap)
         proc = lab.run("node1", ["attrd_updater", "-n", "galera-force-bootstrap", "-U", "1", "-N", "node2"])
         assert proc.returncode == 0, proc.stderr
-        node, _ = writable(lab, ["node2", "node1"])
+        node, _ = gl.writable(lab, ["node2", "node1"])
         assert gl.roles(lab).get("node2") == "Promoted"
         assert lost(lab, acked, node) == []
         lab.run("node1", ["attrd_updater", "-n", "galera-force-bootstrap", "-D", "-N", "node2"])
@@ -239,23 +207,30 @@ def test_all_killed_one_never_returns_waits_then_override(galera3):
         assert lost(lab, acked, other) == []
 
 
+def grastate(lab, node):
+    """A node's grastate.dat text (host side)."""
+    return (lab.data_dir(node) / "galera" / "data" / "grastate.dat").read_text()
+
+
 @pytest.mark.slow
 def test_all_stopped_gracefully_last_bootstraps(galera3):
+    """node1, node2, node3 shut down in turn: node3 left last, so it alone may and does bootstrap."""
     lab = galera3
     w = writer(lab, "node3")
     try:
         lab.stop_node("node1")
+        w.wait_for(len(w.acked()) + 20)                  # node2+node3 go on
         lab.stop_node("node2")
-        w.wait_for(len(w.acked()) + 20)
+        # node3 alone has no Pacemaker quorum (no-quorum-policy=stop): its instance is stopped cleanly, or
+        # the node shutdown below does it; either way node3 is the last to leave
         lab.stop_node("node3")
         acked = w.stop()
-        grastate = (lab.data_dir("node3") / "galera" / "data" / "grastate.dat").read_text()
-        assert "safe_to_bootstrap: 1" in grastate
+        assert "safe_to_bootstrap: 1" in grastate(lab, "node3")
         for node in ("node1", "node2"):
-            assert "safe_to_bootstrap: 0" in (lab.data_dir(node) / "galera" / "data" / "grastate.dat").read_text()
+            assert "safe_to_bootstrap: 0" in grastate(lab, node)
         for node in NODES:
             lab.start_node(node, wait=False)
-        node, _ = writable(lab, NODES)
+        node, _ = gl.writable(lab, NODES)
         assert node == "node3" or gl.roles(lab).get("node3") == "Promoted"
         all_promoted(lab)
         for other in NODES:
@@ -267,18 +242,23 @@ def test_all_stopped_gracefully_last_bootstraps(galera3):
 
 @pytest.mark.slow
 def test_one_and_two_stopped_gracefully(galera3):
+    """node3 then node2 shut down: the rest goes on; when they return, they rejoin without loss."""
     lab = galera3
     w = writer(lab, "node1")
     try:
         lab.stop_node("node3")
-        w.wait_for(len(w.acked()) + 20)
+        w.wait_for(len(w.acked()) + 20)                  # one stopped: node1+node2 go on
+        assert gl.wsrep(lab, "node1")["wsrep_cluster_size"] == "2"
         lab.stop_node("node2")
-        # the last node of a gracefully shrunk cluster stays Primary (quorum is recomputed on graceful leave)
-        time.sleep(5)
-        lab.start_node("node2")
-        lab.start_node("node3")
-        all_promoted(lab)
+        # Galera keeps node1 Primary after graceful leaves, but Pacemaker has no quorum with one node of three
+        # (no-quorum-policy=stop): it stops node1's instance cleanly, and node1, the last to leave, may bootstrap
+        lab.wait_for(lambda: "safe_to_bootstrap: 1" in grastate(lab, "node1") or None, 90,
+                     "node1 stopped cleanly as the last to leave")
         acked = w.stop()
+        lab.start_node("node2", wait=False)
+        lab.start_node("node3", wait=False)
+        node, _ = gl.writable(lab, NODES)
+        all_promoted(lab)
         for other in NODES:
             assert lost(lab, acked, other) == []
     finally:

@@ -64,7 +64,9 @@ PARAMS = ParamTable(
           "their last Primary view (gvwstate.dat), which follows the node's departure by at most "
           "evs.inactive_timeout + evs.install_timeout (22.5 s with Galera's defaults): a fencing counts when it "
           "completed no earlier than this long before the newest of those views. Larger values accept older "
-          "fencings; an older fencing never excuses a node (it may have returned and committed since).",
+          "fencings; an older fencing never excuses a node (it may have returned and committed since). "
+          "Pacemaker forgets fencing history when every node loses power, so the survivors' Promoted monitors "
+          "copy a missing node's fencing time into the CIB (permanent node attribute <resource>-fenced-at).",
           default="30s"),
     Param("force_bootstrap_node", Kind.STRING, "Operator override: bootstrap this node",
           "The automated form of --force-safe-to-bootstrap: when no Primary component exists, this Pacemaker node "
