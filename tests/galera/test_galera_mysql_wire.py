@@ -82,9 +82,11 @@ class Server:
 
 @pytest.fixture
 def server():
+    """A factory of scripted servers, closed after the test."""
     made = []
 
     def make(script):
+        """A server answering with script."""
         made.append(Server(script))
         return made[-1]
     yield make
@@ -129,6 +131,8 @@ def test_unknown_auth_plugin_hands_over_to_pymysql(server, monkeypatch):
     calls = []
 
     class FakeConnection:
+        """What hamail.mysql.connect returns, answering status() only."""
+
         def __enter__(self):
             return self
 
@@ -136,9 +140,11 @@ def test_unknown_auth_plugin_hands_over_to_pymysql(server, monkeypatch):
             pass
 
         def status(self, names):
+            """A fixed status."""
             return {"wsrep_ready": "ON"}
 
     def fake_connect(path, credentials, timeout):
+        """Stands in for PyMySQL; records the call."""
         calls.append(path)
         return FakeConnection()
     monkeypatch.setattr(mysql, "connect", fake_connect)

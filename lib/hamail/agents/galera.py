@@ -432,6 +432,7 @@ class _PrivateParamsHidden:
 
 
 def _runner(ctx: Context):
+    """The runner every command of this agent goes through (private parameters hidden)."""
     return _PrivateParamsHidden(ctx.runner, [p.name for p in ctx.spec.params if p.private])
 
 
@@ -612,6 +613,7 @@ def _start_server(ctx: Context, *extra: str) -> None:
     from hamail.clock import DeadlineExceeded, poll
 
     def answering():
+        """The server's status once it answers; None while it starts; OCFError if it died."""
         if proc.poll() is not None and _server_pid(ctx) is None:
             raise OCFError(OCFExit.ERR_GENERIC, f"server exited with {proc.returncode} while starting; "
                            f"see {ctx.config.log}" + _log_errors(ctx))
@@ -852,6 +854,7 @@ def promote(ctx: Context) -> int:
     last: list = []
 
     def settled():
+        """The status once Primary and Synced (or transferring late in the timeout), else None."""
         status = _wsrep_status(ctx)
         last[:] = [status]
         ok, _ = _primary_ok(status)
