@@ -170,3 +170,92 @@ def test_metadata_is_valid(node):
     proc = subprocess.run(["xmllint", "--noout", "--relaxng", "/usr/share/pcs/data/ocf-1.1.rng", "-"], input=out,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+class ProcScanner:
+    """Reads every process's command line on the host (nodes' processes included) until stopped."""
+
+    def __init__(self, needle: bytes) -> None:
+        import threading
+        self.needle, self.hits, self.scans = needle, [], 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit() or int(pid) == os.getpid():
+                    continue
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                        line = handle.read()
+                except OSError:
+                    continue
+                if self.needle in line:
+                    self.hits.append((pid, line.replace(b"\0", b" ")[:200]))
+            self.scans += 1
+
+    def stop(self) -> list:
+        """Stop scanning; the command lines that held the needle."""
+        self._stop.set()
+        self._thread.join(10)
+        return self.hits
+
+
+def test_password_never_in_argv_env_logs_or_reasons(node):
+    """check_passwd: not in any process's argv (scanned live), runner argv/env, the server's env, logs, reasons."""
+    import json
+    import secrets
+    lab = node
+    password = "Hm-" + secrets.token_hex(8) + "-pw"
+    assert run(lab, "start")[0] == 0 and run(lab, "promote")[0] == 0
+    proc = lab.run(NODE, ["mariadb", f"--socket={gl.RUN}/mysqld.sock"], input=(
+        "CREATE USER IF NOT EXISTS 'hamailchk'@'localhost' IDENTIFIED BY '" + password + "';"
+        "ALTER USER 'hamailchk'@'localhost' IDENTIFIED BY '" + password + "';"))
+    assert proc.returncode == 0, proc.stderr
+    pid = lab.run(NODE, ["cat", f"{gl.RUN}/mysqld.pid"]).stdout.strip()
+    lab.run(NODE, ["kill", "-9", pid])                  # a crash: the next start runs --wsrep-recover
+    lab.wait_for(lambda: lab.run(NODE, ["kill", "-0", pid]).returncode != 0, 10, "mariadbd to die")
+    assert run(lab, "stop")[0] == 0
+    host_log = lab.data_dir(NODE) / "galera" / "ha.log"
+    host_log.unlink(missing_ok=True)
+    env = {"OCF_RESOURCE_INSTANCE": "gal1", "OCF_RESOURCE_TYPE": "galera", "OCF_RESOURCE_PROVIDER": "hamail",
+           "OCF_RESKEY_CRM_meta_on_node": NODE, "OCF_RESKEY_CRM_meta_timeout": "60000",
+           "HA_RSCTMP": "/run/hamail-test", "HA_debug": "1", "HA_LOGFILE": f"{gl.BASE}/ha.log",
+           "HA_DEBUGLOG": f"{gl.BASE}/ha.log"}
+    env.update({f"OCF_RESKEY_{k}": v for k, v in gl.params([NODE], check_user="hamailchk",
+                                                           check_passwd=password).items()})
+    steps = [("start", 0, 0, 0), ("monitor", 4000, 0, 0), ("promote", 0, 0, 0), ("monitor", 3000, 0, 8),
+             ("monitor", 3000, 10, 8)]
+    scanner = ProcScanner(password.encode())
+    outputs, invocations = [], []
+    try:
+        for action, interval, depth, code in steps:
+            out = f"{gl.BASE}/rec-{action}.json"
+            proc = lab.run(NODE, ["/usr/bin/python3", str(gl.ROOT / "tests" / "galera" / "agent_recorded.py"), action,
+                                  out], env=dict(env, OCF_RESKEY_CRM_meta_interval=str(interval),
+                                                 OCF_CHECK_LEVEL=str(depth)), timeout=120)
+            assert proc.returncode == code, (action, proc.stderr)
+            outputs.append(proc.stdout + proc.stderr)
+            invocations += json.loads((lab.data_dir(NODE) / "galera" / f"rec-{action}.json").read_text())["invocations"]
+        pid = lab.run(NODE, ["cat", f"{gl.RUN}/mysqld.pid"]).stdout.strip()
+        server_env = lab.run(NODE, ["cat", f"/proc/{pid}/environ"]).stdout
+        proc = lab.run(NODE, [AGENT, "monitor"], env=dict(env, OCF_RESKEY_CRM_meta_interval="3000",
+                                                          OCF_RESKEY_check_passwd=password + "x"))
+        assert proc.returncode == 6 and "ocf-exit-reason:" in proc.stderr, proc.stderr
+        outputs.append(proc.stdout + proc.stderr)
+    finally:
+        hits = scanner.stop()
+        run(lab, "stop")
+    assert scanner.scans > 10
+    assert hits == []
+    assert any(i["argv"][0] == "crm_mon" for i in invocations) and any("--wsrep-recover" in i["argv"]
+                                                                      for i in invocations)
+    for inv in invocations:
+        assert not any(password in arg for arg in inv["argv"]), inv["argv"]
+        assert not any(password in value for value in inv["env"].values()), inv["argv"]
+    assert password not in server_env and "OCF_RESKEY_check_passwd" not in server_env
+    assert host_log.exists() and password not in host_log.read_text()
+    for text in outputs:
+        assert password not in text
