@@ -197,7 +197,8 @@ def test_all_killed_one_never_returns_waits_then_override(galera3):
         proc = lab.run("node1", ["attrd_updater", "-n", "galera-force-bootstrap", "-U", "1", "-N", "node2"])
         assert proc.returncode == 0, proc.stderr
         node, _ = gl.writable(lab, ["node2", "node1"])
-        assert gl.roles(lab).get("node2") == "Promoted"
+        # writes are accepted while the promote action is still finishing ("Promoting"): wait for its end
+        lab.wait_for(lambda: gl.roles(lab).get("node2") == "Promoted" or None, 120, "node2 Promoted")
         assert lost(lab, acked, node) == []
         lab.run("node1", ["attrd_updater", "-n", "galera-force-bootstrap", "-D", "-N", "node2"])
     finally:
