@@ -200,7 +200,7 @@ def test_all_killed_one_never_returns_waits_then_override(galera3):
         # writes are accepted while the promote action is still finishing ("Promoting"): wait for its end
         lab.wait_for(lambda: gl.roles(lab).get("node2") == "Promoted" or None, 120, "node2 Promoted")
         assert lost(lab, acked, node) == []
-        lab.run("node1", ["attrd_updater", "-n", "galera-force-bootstrap", "-D", "-N", "node2"])
+        assert gl.attribute(lab, "node2", "galera-force-bootstrap") is None   # used once, then removed
     finally:
         w.stop()
         heal(lab)

@@ -72,7 +72,8 @@ PARAMS = ParamTable(
           "The automated form of --force-safe-to-bootstrap: when no Primary component exists, this Pacemaker node "
           "bootstraps even though the agent cannot prove it holds the newest data (e.g. a node that was in the last "
           "Primary view never returns). The same is achieved for one occasion with the transient node attribute "
-          "<resource>-force-bootstrap=1 (attrd_updater -n galera-force-bootstrap -U 1 -N node). Remove it afterwards."),
+          "<resource>-force-bootstrap=1 (attrd_updater -n galera-force-bootstrap -U 1 -N node), which the agent "
+          "removes once that node is promoted. Remove the parameter afterwards."),
 )
 
 SPEC = AgentSpec(
@@ -880,7 +881,9 @@ def promote(ctx: Context) -> int:
     state.update(score=PROMOTED_SCORE, wait="", decision="promoted", bootstrap=False)
     _save_state(ctx, state)
     _scores(ctx).set(PROMOTED_SCORE)
-    for name in PUBLISHED + ("bootstrap-wait",):
+    # force-bootstrap too: an override left behind would force this node again at the next outage,
+    # whatever the others hold by then
+    for name in PUBLISHED + ("bootstrap-wait", "force-bootstrap"):
         _attributes(ctx).delete(ctx.env.node_name, _attr(ctx, name))
     if was_bootstrap:
         _promote_everyone(ctx)
