@@ -159,7 +159,11 @@ def run(agent: Agent, argv, environ=None, *, stdout=None, stderr=None, runner=No
     scrubber = Scrubber(config.secrets())
     log = Log(f"{env.type}({env.instance})", environ, config.secrets(), stderr)
     deadline = Deadline.for_operation(env.timeout_ms, agent.spec.action_timeout(action), clock)
-    ctx = Context(agent.spec, action, env, config, errors, deadline, runner or CommandRunner(environ), clock, log)
+    runner = runner or CommandRunner(environ)
+    # Children (a long-running mariadbd, whose /proc/PID/environ its own user can read; crm_attribute)
+    # never need private parameters and must not carry them.
+    runner.hide_variables(p.env_name for p in agent.spec.params if p.private)
+    ctx = Context(agent.spec, action, env, config, errors, deadline, runner, clock, log)
     try:
         return int(_dispatch(agent, ctx))
     except OCFError as exc:

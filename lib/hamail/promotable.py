@@ -108,9 +108,12 @@ class PromotableResource:
         else:
             self._scores.set(obs.score)
 
-    def monitor(self, ctx: Context) -> int:
-        """Observe, publish the score, and report the role (a failure carries the observation's reason)."""
-        obs = self._impl.observe(ctx)
+    def monitor(self, ctx: Context, obs: Observation | None = None) -> int:
+        """Observe (unless the caller already did), publish the score, and report the role.
+
+        A failure carries the observation's reason.
+        """
+        obs = obs or self._impl.observe(ctx)
         self.publish(obs)
         code = monitor_code(obs)
         if code in (OCFExit.ERR_GENERIC, OCFExit.FAILED_PROMOTED):

@@ -68,6 +68,11 @@ class CommandRunner:
         env["LC_ALL"] = "C"
         self._base_env = env
 
+    def hide_variables(self, names) -> None:
+        """Remove variables from what every later command inherits (an agent's private parameters)."""
+        for name in names:
+            self._base_env.pop(name, None)
+
     def environment(self, extra=None) -> dict:
         """The environment a command gets: the base environment plus extra."""
         env = dict(self._base_env)

@@ -154,3 +154,22 @@ def test_check_level_and_probe_flags():
     call(agent, "monitor", {"OCF_CHECK_LEVEL": "junk"})
     assert calls[0][1].env.check_level == 20 and not calls[0][1].env.is_probe
     assert calls[1][1].env.check_level == 0 and calls[1][1].env.is_probe
+
+
+def test_children_never_inherit_private_parameters():
+    seen = {}
+
+    def start(ctx):
+        seen.update(ctx.runner.environment())
+        return OCFExit.SUCCESS
+    agent, _ = make({"start": start})
+    out, err = io.StringIO(), io.StringIO()
+    rc = run(agent, ["Test", "start"], {"OCF_RESKEY_password": "hunter2", "OCF_RESKEY_count": "2", "PATH": "/bin"},
+             stdout=out, stderr=err, clock=FakeClock())
+    assert rc == 0 and seen["OCF_RESKEY_count"] == "2" and "OCF_RESKEY_password" not in seen
+    assert "hunter2" not in "".join(seen.values())
+    # also when the caller hands in its own runner (tests recording invocations)
+    from hamail.runner import RecordingRunner
+    recording = RecordingRunner({"OCF_RESKEY_password": "hunter2", "PATH": "/bin"})
+    run(agent, ["Test", "start"], {"OCF_RESKEY_password": "hunter2"}, stdout=out, stderr=err, runner=recording)
+    assert "OCF_RESKEY_password" not in recording.environment()

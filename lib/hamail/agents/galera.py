@@ -324,7 +324,7 @@ def _prepare_dirs(ctx: Context) -> None:
         os.makedirs(ctx.config.datadir, mode=0o750, exist_ok=True)
         os.chown(ctx.config.datadir, uid, gid)
         ctx.log.info("enable_creation: initialising %s", ctx.config.datadir)
-        result = _runner(ctx).run(["mariadb-install-db", f"--defaults-file={ctx.config.config}", f"--datadir={ctx.config.datadir}",
+        result = ctx.runner.run(["mariadb-install-db", f"--defaults-file={ctx.config.config}", f"--datadir={ctx.config.datadir}",
                           f"--user={ctx.config.user}", "--wsrep-on=OFF", "--skip-test-db"])
         if not result.ok:
             raise OCFError(OCFExit.ERR_GENERIC, f"mariadb-install-db failed: {result.first_error_line()}")
@@ -386,7 +386,7 @@ def _run_recovery(ctx: Context, *extra: str):
         argv = [a for a in _server_argv(ctx) if not a.startswith(("--pid-file=", "--socket="))]
         argv += [f"--pid-file={log}.pid", f"--socket={log}.sock", "--wsrep-recover",
                  f"--wsrep-cluster-address={ctx.config.wsrep_cluster_address}", f"--log-error={log}", *extra]
-        result = _runner(ctx).run(argv, deadline=ctx.deadline, timeout=max(5.0, ctx.deadline.remaining() - 2))
+        result = ctx.runner.run(argv, deadline=ctx.deadline, timeout=max(5.0, ctx.deadline.remaining() - 2))
         with open(log, encoding="utf-8", errors="replace") as handle:
             text = handle.read()
         text += "\n" + result.stderr
@@ -408,43 +408,14 @@ def _run_recovery(ctx: Context, *extra: str):
 
 # ------------------------------------------------------------------------------ Pacemaker side
 
-class _PrivateParamsHidden:
-    """ctx.runner, with private parameters (check_passwd) blanked in every child's environment.
-
-    Pacemaker hands the agent OCF_RESKEY_check_passwd; the core runner passes the agent's environment on,
-    so crm_mon, attrd_updater and above all the long-running mariadbd (its /proc/PID/environ is readable by
-    the mysql user) would carry the password.
-    """
-
-    __slots__ = ("_inner", "_blank")
-
-    def __init__(self, inner, names) -> None:
-        self._inner = inner
-        self._blank = {f"OCF_RESKEY_{name}": "" for name in names}
-
-    def environment(self, extra=None) -> dict:
-        """The inner runner's environment without private values."""
-        env = self._inner.environment(dict(self._blank, **(extra or {})))
-        return {k: v for k, v in env.items() if k not in self._blank}
-
-    def run(self, argv, *, env=None, **kwargs):
-        """Run through the inner runner with private values blanked."""
-        return self._inner.run(argv, env=dict(self._blank, **(env or {})), **kwargs)
-
-
-def _runner(ctx: Context):
-    """The runner every command of this agent goes through (private parameters hidden)."""
-    return _PrivateParamsHidden(ctx.runner, [p.name for p in ctx.spec.params if p.private])
-
-
 def _attributes(ctx: Context):
     from hamail.pacemaker import Attributes
-    return Attributes(_runner(ctx), ctx.deadline)
+    return Attributes(ctx.runner, ctx.deadline)
 
 
 def _scores(ctx: Context, node: str | None = None):
     from hamail.pacemaker import PromotionScore
-    return PromotionScore(_runner(ctx), ctx.env.instance, node or ctx.env.node_name,
+    return PromotionScore(ctx.runner, ctx.env.instance, node or ctx.env.node_name,
                           ctx.env.raw.get("OCF_RESKEY_crm_feature_set", ""), ctx.deadline)
 
 
@@ -478,7 +449,7 @@ def _decision(ctx: Context):
     from hamail.crmmon import read_cluster_status
     from hamail.galera_recovery import NodeReport, View, decide, fencing_cutoff
     nodes, _, me = _names(ctx)
-    status = read_cluster_status(_runner(ctx), ctx.deadline)
+    status = read_cluster_status(ctx.runner, ctx.deadline)
     base = ctx.env.clone_base
     primary = tuple(sorted({n for r in status.instances(base) if r.role in ("Promoted", "Master") and r.active
                             for n in r.nodes if n != me}))
@@ -531,7 +502,7 @@ def _record_fencings(ctx: Context) -> None:
     nodes, _, me = _names(ctx)
     try:
         from hamail.crmmon import read_cluster_status
-        status = read_cluster_status(_runner(ctx), ctx.deadline)
+        status = read_cluster_status(ctx.runner, ctx.deadline)
         online = set(status.online_nodes())
         for node in nodes:
             if node == me or node in online:
@@ -540,7 +511,7 @@ def _record_fencings(ctx: Context) -> None:
                      and e.action in ("off", "reboot") and e.completed_epoch is not None]
             if not times or int(max(times)) <= (_recorded_fencing(ctx, node) or 0):
                 continue
-            result = _runner(ctx).run(["crm_attribute", "-N", node, "-n", _attr(ctx, "fenced-at"), "-l", "forever",
+            result = ctx.runner.run(["crm_attribute", "-N", node, "-n", _attr(ctx, "fenced-at"), "-l", "forever",
                                        "-v", str(int(max(times)))], deadline=ctx.deadline, timeout=10)
             if result.ok:
                 ctx.log.info("recorded the fencing of %s (completed %s) for a later recovery", node,
@@ -553,7 +524,7 @@ def _record_fencings(ctx: Context) -> None:
 
 def _recorded_fencing(ctx: Context, node: str) -> int | None:
     """The fencing time recorded in the CIB for node (crm_mon shows no attributes of offline nodes)."""
-    result = _runner(ctx).run(["crm_attribute", "-N", node, "-n", _attr(ctx, "fenced-at"), "-l", "forever",
+    result = ctx.runner.run(["crm_attribute", "-N", node, "-n", _attr(ctx, "fenced-at"), "-l", "forever",
                                "-G", "-q"], deadline=ctx.deadline, timeout=10)
     return _number(result.stdout.strip()) if result.ok else None
 
@@ -610,7 +581,7 @@ def _start_server(ctx: Context, *extra: str) -> None:
                         f"--wsrep-cluster-address={ctx.config.wsrep_cluster_address}", *extra)
     ctx.log.info("starting %s", " ".join(argv))
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True, close_fds=True, env=_runner(ctx).environment())
+                            start_new_session=True, close_fds=True, env=ctx.runner.environment())
     from hamail.clock import DeadlineExceeded, poll
 
     def answering():
@@ -807,19 +778,6 @@ class GaleraResource:
         _stop_server(ctx)
 
 
-class _Observed:
-    """A Promotable whose observation was already made (the monitor's)."""
-
-    __slots__ = ("_obs",)
-
-    def __init__(self, obs) -> None:
-        self._obs = obs
-
-    def observe(self, ctx: Context):
-        """The observation made earlier."""
-        return self._obs
-
-
 def _resource(ctx: Context):
     from hamail.promotable import PromotableResource
     return PromotableResource(GaleraResource(), _scores(ctx))
@@ -840,7 +798,7 @@ def monitor(ctx: Context) -> int:
         return OCFExit.NOT_RUNNING
     from hamail.promotable import PromotableResource
     # The observation above is reused: observing again would query the server a second time.
-    return PromotableResource(_Observed(obs), _scores(ctx)).monitor(ctx)
+    return PromotableResource(impl, _scores(ctx)).monitor(ctx, obs)
 
 
 def promote(ctx: Context) -> int:
