@@ -23,3 +23,14 @@ def run_agent(name: str, action: str, params=None, meta=None, env=None, timeout=
     environ.update(env or {})
     return subprocess.run([NODE_PYTHON, str(AGENTS / name), action], env=environ, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def terminate(proc: subprocess.Popen, grace: float = 10) -> None:
+    """Stop a helper process the test started (by its own pid): TERM, then KILL after the grace period."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

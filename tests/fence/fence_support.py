@@ -9,6 +9,8 @@ from typing import Optional, Sequence
 
 import pytest
 
+from testlib import terminate
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FENCE_IPMI = ROOT / "fence" / "fence_ipmi"
 VBMC = ROOT / "bin" / "hamail-vbmc"
@@ -39,13 +41,7 @@ class RunningVbmc:
 
     def stop(self) -> None:
         """Terminate it (by its own pid) and wait."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
 
 class VbmcFactory:

@@ -7,6 +7,8 @@ import pathlib
 import subprocess
 import time
 
+from testlib import terminate
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BASE = "/var/lib/hamail-lab-node/galera"  # inside each node: the node's private state directory
 RUN = "/run/hamail-galera"
@@ -216,13 +218,7 @@ class Writer:
 
     def stop(self) -> set[int]:
         """Stop the writer; return the acknowledged ids."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self._out.close()
         return self.acked()
 
