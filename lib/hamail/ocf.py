@@ -173,6 +173,9 @@ def run(agent: Agent, argv, environ=None, *, stdout=None, stderr=None, runner=No
     except CommandTimeout as exc:
         return _fail(ctx, stderr, scrubber, OCFExit.ERR_GENERIC, f"{action}: {exc}")
     except CommandNotFound as exc:
+        if action == "monitor" and env.is_probe:  # software absent on this node: nothing of ours runs here
+            log.info("probe: %s: reporting not running", exc)
+            return OCFExit.NOT_RUNNING
         return _fail(ctx, stderr, scrubber, OCFExit.ERR_INSTALLED, str(exc))
     except Exception as exc:  # the contract: a one-line reason, the traceback only in the debug log
         import traceback

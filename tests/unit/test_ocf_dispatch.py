@@ -173,3 +173,18 @@ def test_children_never_inherit_private_parameters():
     recording = RecordingRunner({"OCF_RESKEY_password": "hunter2", "PATH": "/bin"})
     run(agent, ["Test", "start"], {"OCF_RESKEY_password": "hunter2"}, stdout=out, stderr=err, runner=recording)
     assert "OCF_RESKEY_password" not in recording.environment()
+
+
+def test_a_tool_missing_on_this_node_is_not_running_for_a_probe_and_not_installed_otherwise():
+    def monitor(ctx):
+        ctx.runner.run(["/nonexistent/postconf"])
+        return OCFExit.SUCCESS
+    agent, _ = make({"monitor": monitor})
+    out, err = io.StringIO(), io.StringIO()
+    from hamail.runner import CommandRunner
+    probe = run(agent, ["Test", "monitor"], {"OCF_RESKEY_CRM_meta_interval": "0"}, stdout=out, stderr=err,
+                runner=CommandRunner({"PATH": "/bin"}), clock=FakeClock())
+    recurring = run(agent, ["Test", "monitor"], {"OCF_RESKEY_CRM_meta_interval": "10000"}, stdout=out,
+                    stderr=err, runner=CommandRunner({"PATH": "/bin"}), clock=FakeClock())
+    assert (probe, recurring) == (OCFExit.NOT_RUNNING, OCFExit.ERR_INSTALLED)
+    assert "ocf-exit-reason:/nonexistent/postconf: not found" in err.getvalue()
