@@ -30,7 +30,8 @@ test: deps
 test-fast:
 	$(PYTHON) -m pytest -q tests/unit tests/core
 
-# Our agents against the Debian-installed upstream agents, alternately in one run: bench/RESULTS.md.
+# Our agents against the Debian-installed upstream agents, alternately in one run: bench/RESULTS.md
+# (BENCH=galera runs one module and only prints).
 bench: deps
 	cd bench && $(PYTHON) harness.py $(BENCH)
 

@@ -1,5 +1,7 @@
-"""Bench rows of ocf:hamail:galera: the Promoted monitor, ours vs heartbeat galera, on one running Galera node."""
+"""Bench rows of ocf:hamail:galera: the Promoted monitor on one running Galera node, and the time a 3-node lab
+takes from a power loss of all nodes to a Primary accepting writes, ours vs heartbeat galera."""
 
+import json
 import os
 import pathlib
 import pwd
@@ -94,4 +96,20 @@ def cases() -> list:
     ours = [str(ROOT / "agents" / "galera"), "monitor"]
     theirs = [HEARTBEAT, "monitor"]
     return [Case("galera", "monitor (Promoted)", ours, theirs, env_ours=node.env(False), env_upstream=node.env(True),
-                 setup=node.start, teardown=node.stop, repeat=30, target=0.7, expect_rc=8)]
+                 setup=node.start, teardown=node.stop, repeat=30, target=0.7, expect_rc=8),
+            Case("galera", "power loss: all 3 nodes killed -> Primary accepting writes (1 run, 3-node lab)",
+                 None, None, once=power_loss_recovery)]
+
+
+def power_loss_recovery() -> tuple:
+    """Run the lab scenario that kills all three nodes under each agent; (ours, heartbeat) seconds."""
+    out = pathlib.Path(tempfile.mkdtemp(prefix="hamail-bench-recovery-")) / "recovery.json"
+    try:
+        subprocess.run(["/usr/bin/python3", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        str(ROOT / "tests" / "galera" / "test_galera_heartbeat_recovery.py")],
+                       cwd=ROOT, check=True, env={**os.environ, "HAMAIL_RECOVERY_OUT": str(out)},
+                       stdout=subprocess.DEVNULL, timeout=1800)
+        times = json.loads(out.read_text())
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+    return times["hamail"], times["heartbeat"]
