@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from hamail import mounts
+from hamail.clock import DeadlineExceeded, poll
 from hamail.exitcodes import OCFExit
 from hamail.metadata import ActionSpec, AgentSpec
 from hamail.ocf import Agent, ConfigError, NotInstalled, OCFError
@@ -284,11 +285,11 @@ def _unmount(ctx, mount) -> None:
 
 def _wait_gone(ctx, pids: dict, seconds: float) -> None:
     """Wait up to seconds for the signalled processes to exit (early as soon as they have)."""
-    end = ctx.clock.monotonic() + seconds
-    while ctx.clock.monotonic() < end:
-        if not any(_alive(pid) for pid in pids):
-            return
-        ctx.deadline.sleep(0.02)
+    try:
+        poll(ctx.deadline.sub(seconds), lambda: True if not any(_alive(pid) for pid in pids) else None,
+             what="the signalled processes to exit", first=0.02, longest=0.1)
+    except DeadlineExceeded:
+        pass  # the caller unmounts again and escalates to the kill signals
 
 
 def _alive(pid: int) -> bool:

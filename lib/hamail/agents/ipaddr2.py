@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from hamail import netaddr
+from hamail.clock import DeadlineExceeded, poll
 from hamail.exitcodes import OCFExit
 from hamail.metadata import ActionSpec, AgentSpec
 from hamail.ocf import Agent, ConfigError, OCFError
@@ -449,8 +450,7 @@ def _configure(ctx, nl: netaddr.Netlink, target: Target, link: netaddr.Link) -> 
 
 def _wait_dad(ctx, nl: netaddr.Netlink, target: Target) -> None:
     """Wait while the IPv6 address is tentative; a duplicate elsewhere fails the start."""
-    delay = 0.05
-    while True:
+    def settled():
         found = _present(nl, target)
         if not found:
             raise OCFError(OCFExit.ERR_GENERIC, f"{target.text} disappeared from {target.nic} during DAD")
@@ -458,12 +458,12 @@ def _wait_dad(ctx, nl: netaddr.Netlink, target: Target) -> None:
         if flags & netaddr.IFA_F_DADFAILED:
             raise OCFError(OCFExit.ERR_GENERIC, f"duplicate address detection failed for {target.text} on "
                                                 f"{target.nic} (dadfailed): another host uses it")
-        if not flags & netaddr.IFA_F_TENTATIVE:
-            return
-        if ctx.deadline.expired():
-            raise OCFError(OCFExit.ERR_GENERIC, f"{target.text} still tentative (DAD) when the start timed out")
-        ctx.deadline.sleep(delay)
-        delay = min(delay * 1.5, 0.25)
+        return None if flags & netaddr.IFA_F_TENTATIVE else True
+    try:
+        poll(ctx.deadline, settled, what="DAD", factor=1.5, longest=0.25)
+    except DeadlineExceeded:
+        raise OCFError(OCFExit.ERR_GENERIC,
+                       f"{target.text} still tentative (DAD) when the start timed out") from None
 
 
 def _undo(ctx, nl: netaddr.Netlink, target: Target) -> None:
