@@ -38,6 +38,13 @@ def heal(lab):
     all_promoted(lab)
 
 
+def assert_nothing_lost(lab, acked):
+    """Every instance Promoted again, and every acknowledged id present on every node."""
+    all_promoted(lab)
+    for node in NODES:
+        assert lost(lab, acked, node) == []
+
+
 def lost(lab, acked, node):
     """Acknowledged ids missing on node."""
     return sorted(acked - gl.committed(lab, node))
@@ -99,9 +106,7 @@ def test_all_killed_power_loss(galera3):
         print(f"\nall killed -> Primary accepting writes on {node}: {seconds:.1f} s")
         (lab.tmp / "recovery-seconds.txt").write_text(f"{seconds:.1f}\n")
         assert lost(lab, acked, node) == []
-        all_promoted(lab)
-        for other in NODES:
-            assert lost(lab, acked, other) == []
+        assert_nothing_lost(lab, acked)
     finally:
         w.stop()
         heal(lab)
@@ -123,9 +128,7 @@ def test_two_killed_survivor_waits(galera3):
         for node in ("node2", "node3"):
             lab.start_node(node, wait=False)
         node, _ = gl.writable(lab, NODES)
-        all_promoted(lab)
-        for other in NODES:
-            assert lost(lab, acked, other) == []
+        assert_nothing_lost(lab, acked)
     finally:
         w.stop()
         heal(lab)
@@ -233,9 +236,7 @@ def test_all_stopped_gracefully_last_bootstraps(galera3):
             lab.start_node(node, wait=False)
         node, _ = gl.writable(lab, NODES)
         assert node == "node3" or gl.roles(lab).get("node3") == "Promoted"
-        all_promoted(lab)
-        for other in NODES:
-            assert lost(lab, acked, other) == []
+        assert_nothing_lost(lab, acked)
     finally:
         w.stop()
         heal(lab)
@@ -259,9 +260,7 @@ def test_one_and_two_stopped_gracefully(galera3):
         lab.start_node("node2", wait=False)
         lab.start_node("node3", wait=False)
         node, _ = gl.writable(lab, NODES)
-        all_promoted(lab)
-        for other in NODES:
-            assert lost(lab, acked, other) == []
+        assert_nothing_lost(lab, acked)
     finally:
         w.stop()
         heal(lab)
