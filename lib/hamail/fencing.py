@@ -6,21 +6,20 @@ The library never exits and never touches sys.argv: `run()` takes argv, stdin an
 exit code, so one process (a test) can run many actions.
 """
 
-import contextlib
-import dataclasses
-import getopt
-import logging
-import os
-import shlex
+from __future__ import annotations
+
 import sys
-from typing import Any, Callable, ContextManager, Iterable, Mapping, Optional, Protocol, Sequence, TextIO
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from hamail.clock import Clock, Deadline, DeadlineExceeded, SystemClock, poll
 from hamail.exitcodes import FenceExit
-from hamail.log import Scrubber
+from hamail.log import FenceLog, Scrubber
 from hamail.params import Config, Kind, Param
 from hamail.runner import CommandNotFound, CommandRunner, CommandTimeout
 from hamail.secret import Secret
+
+# Every fencing and every stonith monitor starts a process: this module avoids dataclasses, typing, logging,
+# getopt and shlex at import (~45 ms together); getopt and shlex are imported where they are used.
 
 __all__ = [
     "FenceOption", "fence_option", "FenceOptions", "FenceError", "UsageError", "PowerDevice", "FenceAgent",
@@ -51,16 +50,49 @@ class UsageError(FenceError):
         super().__init__(CONFIG, message)
 
 
-@dataclasses.dataclass(frozen=True)
-class FenceOption:
+class _Frozen:
+    """A small immutable record: keyword fields named by __slots__, equality by value, replace()."""
+
+    __slots__ = ()
+
+    def __init__(self, **fields) -> None:
+        for slot in self.__slots__:
+            object.__setattr__(self, slot, fields[slot])
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, s) for s in self.__slots__))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({getattr(self, 'name', '')!r})"
+
+    def replace(self, **changes):
+        """A copy with some fields changed."""
+        fields = {slot: getattr(self, slot) for slot in self.__slots__}
+        unknown = set(changes) - set(fields)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {sorted(unknown)[0]!r}")
+        fields.update(changes)
+        return type(self)(**fields)
+
+
+class FenceOption(_Frozen):
     """One option of a fence agent: the typed parameter plus its spellings (aliases, getopt short/long)."""
 
-    param: Param
-    short: Optional[str] = None       # getopt letter, e.g. "a"
-    long: Optional[str] = None        # getopt long name, e.g. "ip"
-    placeholder: Optional[str] = None  # what the metadata and help show after "=": [ip]; None for flags
-    aliases: tuple[str, ...] = ()     # legacy stdin names: the first is published as obsoletes=
-    ignored: str = ""                 # non-empty: accepted for compatibility, this says why it is ignored
+    # param: the typed Param; short: getopt letter ("a"); long: getopt long name ("ip"); placeholder: what
+    # metadata and help show after "=" ([ip], None for flags); aliases: legacy stdin names, the first is
+    # published as obsoletes=; ignored: non-empty if accepted for compatibility only, saying why.
+    __slots__ = ("param", "short", "long", "placeholder", "aliases", "ignored")
+
+    def __init__(self, param: Param, short: str | None = None, long: str | None = None,
+                 placeholder: str | None = None, aliases: tuple[str, ...] = (), ignored: str = "") -> None:
+        super().__init__(param=param, short=short, long=long, placeholder=placeholder, aliases=tuple(aliases),
+                         ignored=ignored)
 
     @property
     def name(self) -> str:
@@ -83,10 +115,10 @@ class FenceOption:
         return ", ".join(parts)
 
 
-def fence_option(name: str, kind: Kind, desc: str, *, short: Optional[str] = None, long: Optional[str] = None,
-         placeholder: Optional[str] = None, aliases: tuple[str, ...] = (), default: Optional[str] = None,
+def fence_option(name: str, kind: Kind, desc: str, *, short: str | None = None, long: str | None = None,
+         placeholder: str | None = None, aliases: tuple[str, ...] = (), default: str | None = None,
          required: bool = False, private: bool = False, choices: tuple[str, ...] = (),
-         ignored: str = "", minimum: Optional[int] = None, longdesc: str = "") -> FenceOption:
+         ignored: str = "", minimum: int | None = None, longdesc: str = "") -> FenceOption:
     """A FenceOption, written compactly."""
     param = Param(name, kind, desc, longdesc=longdesc, default=default, required=required, private=private,
                   choices=choices, minimum=minimum)
@@ -130,28 +162,39 @@ class FenceOptions(Config):
     __slots__ = ()
 
 
-class PowerDevice(Protocol):
-    """What an agent's device gives the fencing logic, inside one logged-in connection."""
+class PowerDevice:
+    """What an agent's device gives the fencing logic, inside one logged-in connection (an interface)."""
+
+    __slots__ = ()
 
     def is_on(self) -> bool:
         """The target's power state."""
+        raise NotImplementedError
 
     def control(self, operation: str) -> None:
         """Ask for power 'on', 'off' or 'cycle'; FenceError(BMC, ...) when the device refuses."""
+        raise NotImplementedError
 
 
-@dataclasses.dataclass(frozen=True)
-class FenceAgent:
-    """One fence agent: its name, documentation, options and how to connect to its device."""
+def _no_checks(opts: FenceOptions) -> list[str]:
+    """An agent without rules of its own."""
+    return []
 
-    name: str
-    shortdesc: str
-    longdesc: str
-    options: tuple[FenceOption, ...]
-    connect: Callable[[FenceOptions, Deadline, logging.Logger], ContextManager[PowerDevice]]
-    check: Callable[[FenceOptions], list[str]] = lambda opts: []
-    vendor_url: str = ""
-    version: str = "0.1.0"
+
+class FenceAgent(_Frozen):
+    """One fence agent: its name, documentation, options and how to connect to its device.
+
+    connect(opts, deadline, log) returns a context manager yielding a PowerDevice; check(opts) returns the
+    agent's own validation problems.
+    """
+
+    __slots__ = ("name", "shortdesc", "longdesc", "options", "connect", "check", "vendor_url", "version")
+
+    def __init__(self, name: str, shortdesc: str, longdesc: str, options: tuple[FenceOption, ...],
+                 connect: Callable, check: Callable[[FenceOptions], list[str]] = _no_checks,
+                 vendor_url: str = "", version: str = "0.1.0") -> None:
+        super().__init__(name=name, shortdesc=shortdesc, longdesc=longdesc, options=tuple(options),
+                         connect=connect, check=check, vendor_url=vendor_url, version=version)
 
     def option(self, name: str) -> FenceOption:
         """The option of that canonical name."""
@@ -219,6 +262,8 @@ def parse_argv(options: Sequence[FenceOption], argv: Sequence[str]) -> dict[str,
         if option.long:
             longs.append(option.long + ("" if option.is_flag else "="))
             by_long["--" + option.long] = option
+    import getopt  # only for command-line use; pacemaker-fenced passes stdin
+
     try:
         pairs, rest = getopt.gnu_getopt(list(argv), shorts, longs)
     except getopt.GetoptError as exc:
@@ -235,7 +280,7 @@ def parse_argv(options: Sequence[FenceOption], argv: Sequence[str]) -> dict[str,
 
 def convert(options: Sequence[FenceOption], raw: Mapping[str, str]) -> FenceOptions:
     """Typed values (defaults filled in); UsageError naming the first bad option (never a private value)."""
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
     given: set[str] = set()
     for option in options:
         param = option.param
@@ -317,44 +362,13 @@ def help_text(agent: FenceAgent) -> str:
 
 # -- running -------------------------------------------------------------------------------------------
 
-class _ScrubFilter(logging.Filter):
-    """Renders each record and blanks every secret in it, so no handler ever sees one."""
-
-    def __init__(self, secrets: Iterable[Secret]) -> None:
-        super().__init__()
-        self._scrubber = Scrubber(secrets)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Scrub the message (and any traceback text) in place."""
-        record.msg = self._scrubber.scrub(record.getMessage())
-        record.args = None
-        if record.exc_info:
-            record.exc_text = self._scrubber.scrub(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        return True
-
-
-def _make_logger(agent: FenceAgent, opts: Optional[FenceOptions], stderr: TextIO,
-                 secrets: Iterable[Secret]) -> logging.Logger:
-    """A per-run logger: stderr (warnings, or everything with verbose), debug_file (everything)."""
-    logger = logging.Logger(f"hamail.fence.{agent.name}", logging.DEBUG)
-    logger.propagate = False
-    logger.addFilter(_ScrubFilter(secrets))
-    fmt = logging.Formatter(f"{agent.name}: %(levelname)s: %(message)s")
-    if not (opts and opts.quiet):
-        handler = logging.StreamHandler(stderr)
-        handler.setLevel(logging.DEBUG if opts and opts.verbose else logging.WARNING)
-        handler.setFormatter(fmt)
-        logger.addHandler(handler)
-    if opts and opts.debug_file:
-        try:
-            file_handler = logging.FileHandler(opts.debug_file, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"debug_file: cannot open: {exc.strerror}") from None
-        file_handler.setFormatter(logging.Formatter(f"%(asctime)s {agent.name}[{os.getpid()}]: "
-                                                    "%(levelname)s: %(message)s"))
-        logger.addHandler(file_handler)
-    return logger
+def _make_logger(agent: FenceAgent, opts: FenceOptions | None, stderr, secrets: Iterable[Secret]) -> FenceLog:
+    """A per-run log: stderr (warnings, or everything with verbose), debug_file (everything)."""
+    try:
+        return FenceLog(agent.name, secrets, stderr, verbose=bool(opts and opts.verbose),
+                        quiet=bool(opts and opts.quiet), debug_file=opts.debug_file if opts else None)
+    except OSError as exc:
+        raise UsageError(f"debug_file: cannot open: {exc.strerror}") from None
 
 
 def resolve_password(opts: FenceOptions, runner: CommandRunner, deadline: Deadline) -> FenceOptions:
@@ -365,6 +379,8 @@ def resolve_password(opts: FenceOptions, runner: CommandRunner, deadline: Deadli
         return opts
     if not script or opts.given("password"):
         return opts
+    import shlex  # only when a password_script is configured
+
     try:
         argv = shlex.split(script)
     except ValueError:
@@ -380,7 +396,7 @@ def resolve_password(opts: FenceOptions, runner: CommandRunner, deadline: Deadli
     return opts.replace(password=Secret(lines[0] if lines else ""))
 
 
-def _secrets(opts: Optional[FenceOptions], raw: Mapping[str, str], agent: FenceAgent) -> list[Secret]:
+def _secrets(opts: FenceOptions | None, raw: Mapping[str, str], agent: FenceAgent) -> list[Secret]:
     """Every private value of this run, converted or raw, for scrubbing logs."""
     found = [Secret(raw[o.name]) for o in agent.options if o.param.private and raw.get(o.name)]
     if opts is not None:
@@ -395,7 +411,7 @@ def _power_wait(opts: FenceOptions, deadline: Deadline) -> None:
 
 
 def _wait_state(device: PowerDevice, want_on: bool, opts: FenceOptions, deadline: Deadline,
-                log: logging.Logger) -> None:
+                log: FenceLog) -> None:
     """Poll the power state with a short backoff until it is want_on, within power_timeout."""
     state = "on" if want_on else "off"
     try:
@@ -408,7 +424,7 @@ def _wait_state(device: PowerDevice, want_on: bool, opts: FenceOptions, deadline
 
 
 def _set_power(device: PowerDevice, want_on: bool, opts: FenceOptions, deadline: Deadline,
-               log: logging.Logger, attempts: int = 1) -> None:
+               log: FenceLog, attempts: int = 1) -> None:
     """Switch and verify; already in the wanted state counts as done (no command sent)."""
     if device.is_on() == want_on:
         log.info("power already %s", "on" if want_on else "off")
@@ -425,7 +441,7 @@ def _set_power(device: PowerDevice, want_on: bool, opts: FenceOptions, deadline:
             log.warning("attempt %d: %s; retrying", attempt, exc.message)
 
 
-def _reboot(device: PowerDevice, opts: FenceOptions, deadline: Deadline, log: logging.Logger) -> None:
+def _reboot(device: PowerDevice, opts: FenceOptions, deadline: Deadline, log: FenceLog) -> None:
     """Off (verified) then on; with method=cycle a running target is power-cycled instead."""
     if opts.method == "cycle" and device.is_on():
         device.control("cycle")
@@ -445,7 +461,7 @@ def _reboot(device: PowerDevice, opts: FenceOptions, deadline: Deadline, log: lo
 
 
 def _device_action(agent: FenceAgent, action: str, opts: FenceOptions, deadline: Deadline,
-                   log: logging.Logger, out: TextIO) -> int:
+                   log: FenceLog, out) -> int:
     """Connect to the device and run one power action; the exit code."""
     with agent.connect(opts, deadline, log) as device:
         if action == "monitor":
@@ -476,13 +492,13 @@ def _error_line(agent: FenceAgent, exc: FenceError) -> str:
     return f"{agent.name}: error: {text}\n"
 
 
-def run(agent: FenceAgent, argv: Sequence[str], stdin: Optional[TextIO], stdout: TextIO, stderr: TextIO,
-        clock: Optional[Clock] = None, runner: Optional[CommandRunner] = None) -> int:
+def run(agent: FenceAgent, argv: Sequence[str], stdin, stdout, stderr, clock: Clock | None = None,
+        runner: CommandRunner | None = None) -> int:
     """Run one invocation of the agent; returns the exit code. Nothing here exits or reads sys.*."""
     clock = clock or SystemClock()
     raw: dict[str, str] = {}
     ignored: list[str] = []
-    opts: Optional[FenceOptions] = None
+    opts: FenceOptions | None = None
     log = _make_logger(agent, None, stderr, ())
     try:
         if argv:
@@ -530,8 +546,11 @@ def run(agent: FenceAgent, argv: Sequence[str], stdin: Optional[TextIO], stdout:
             if deadline.expired():
                 raise FenceError(TIMEOUT, f"delay {opts.delay:g} s used up fence_timeout {opts.fence_timeout:g} s")
         # pyghmi and other libraries print to stdout; only this action's own lines may go there.
-        with contextlib.redirect_stdout(stderr):
+        saved, sys.stdout = sys.stdout, stderr
+        try:
             return _device_action(agent, action, opts, deadline, log, stdout)
+        finally:
+            sys.stdout = saved
     except FenceError as exc:
         stderr.write(_error_line(agent, exc))
         return FenceExit.ERROR

@@ -7,26 +7,25 @@ UDP socket) tells "unreachable" apart from "authentication" quickly: a closed po
 where pyghmi alone would retry for about five seconds and report a bare timeout.
 """
 
-import contextlib
-import dataclasses
+from __future__ import annotations
+
 import errno
-import logging
 import socket
 import struct
 import threading
-from typing import Any, Callable, Iterator, Optional, TypeVar
+from collections.abc import Callable
 
 from hamail.clock import Deadline
 from hamail.fencing import (
     AUTHENTICATION, BMC, COMMON_OPTIONS, PRIVILEGE, TIMEOUT, UNREACHABLE, FenceAgent, FenceError, FenceOptions,
-    fence_option,
+    PowerDevice, fence_option,
 )
+from hamail.log import FenceLog
 from hamail.params import Kind
 from hamail.secret import Secret
 
-__all__ = ["IPMI_OPTIONS", "AGENT", "IpmiDevice", "preflight", "completion_text", "classify"]
-
-T = TypeVar("T")
+__all__ = ["IPMI_OPTIONS", "AGENT", "IpmiDevice", "IpmiConnection", "import_pyghmi_session", "preflight",
+           "completion_text", "classify"]
 
 PRIVILEGES = {"callback": 1, "user": 2, "operator": 3, "administrator": 4}
 CONTROL = {"off": 0x00, "on": 0x01, "cycle": 0x02, "reset": 0x03}
@@ -189,9 +188,9 @@ def preflight(host: str, port: int, deadline: Deadline) -> int:
                 raise FenceError(UNREACHABLE, f"{where} does not answer IPMI")
 
 
-def _bounded(call: Callable[[], T], deadline: Deadline, what: str) -> T:
+def _bounded(call: Callable[[], object], deadline: Deadline, what: str):
     """Run a blocking pyghmi call in a daemon thread, giving up at the deadline (pyghmi retries for long)."""
-    box: dict[str, Any] = {}
+    box: dict[str, object] = {}
 
     def target() -> None:
         """Run the call, keeping its result or exception for the waiting thread."""
@@ -210,9 +209,56 @@ def _bounded(call: Callable[[], T], deadline: Deadline, what: str) -> T:
     return box["result"]
 
 
-def _session_class(cipher: Optional[int]) -> type:
+def import_pyghmi_session() -> object:
+    """pyghmi's session module, its AES-CBC done by libcrypto directly when that works (see hamail.aes).
+
+    pyghmi calls cryptography's default_backend() while its module is imported, only to hand the result to
+    Cipher(); the backend's import is most of fence_ipmi's run time. So the import runs with default_backend
+    answering None, then the module's Cipher is replaced by hamail.aes's. If pyghmi does not have that shape
+    (another version), or HAMAIL_IPMI_AES=cryptography, or libcrypto is unusable, it is imported as it is.
+    """
+    import os
+    import sys
+    name = "pyghmi.ipmi.private.session"
+    if name in sys.modules:
+        return sys.modules[name]
+    libcrypto = None
+    if os.environ.get("HAMAIL_IPMI_AES") != "cryptography":
+        from hamail.aes import CbcCipher, open_libcrypto
+        libcrypto = open_libcrypto()
+    if libcrypto is not None:
+        from cryptography.hazmat import backends
+        real = backends.default_backend
+        backends.default_backend = _no_backend
+        try:
+            from pyghmi.ipmi.private import session
+        finally:
+            backends.default_backend = real
+        if _patchable(session):
+            session.Cipher = CbcCipher(libcrypto)
+            return session
+        # Another shape: forget this import (it may hold a None backend) and take pyghmi as it is.
+        del sys.modules[name]
+    from pyghmi.ipmi.private import session
+    return session
+
+
+def _no_backend() -> None:
+    """default_backend() while pyghmi's session module is imported (it only passes it on to Cipher)."""
+    return None
+
+
+def _patchable(session) -> bool:
+    """Whether pyghmi's session module uses cryptography only through its module-level Cipher name."""
+    import cryptography.hazmat.primitives.ciphers as ciphers
+    return (getattr(session, "Cipher", None) is ciphers.Cipher
+            and getattr(session, "default_backend", None) is _no_backend
+            and getattr(session.Session, "_crypto_backend", object()) is None)
+
+
+def _session_class(cipher: int | None) -> type:
     """pyghmi's Session, restricted to one cipher suite when asked (3: SHA1 only, 17: SHA256 only)."""
-    from pyghmi.ipmi.private import session as pyghmi_session  # lazy: 0.1 s of imports
+    pyghmi_session = import_pyghmi_session()
 
     class Session(pyghmi_session.Session):
         """A Session that proposes only the configured suite (pyghmi never proposes suite 0)."""
@@ -249,15 +295,15 @@ def _session_class(cipher: Optional[int]) -> type:
     return Session
 
 
-def _login(session_class: type, host: str, username: str, password: Secret, port: int, kg: Optional[bytes],
-           privilege: int) -> Any:
+def _login(session_class: type, host: str, username: str, password: Secret, port: int, kg: bytes | None,
+           privilege: int) -> object:
     """Log in asynchronously and drive pyghmi's event loop in 50 ms slices until the login completes.
 
     The synchronous constructor waits for a whole retry interval when a fast BMC's answer slips in before
     its wait is registered (see Session.awaitresponse below); an onlogon callback avoids that.
     """
     from pyghmi.exceptions import IpmiException
-    outcome: dict[str, Any] = {}
+    outcome: dict[str, object] = {}
     session = session_class(host, username, password.reveal(), port=port, kg=kg, privlevel=privilege,
                             keepalive=False, onlogon=lambda result: outcome.update(result or {"success": True}))
     while not outcome:
@@ -267,14 +313,16 @@ def _login(session_class: type, host: str, username: str, password: Secret, port
     return session
 
 
-@dataclasses.dataclass
-class IpmiDevice:
+class IpmiDevice(PowerDevice):
     """A logged-in RMCP+ session to one BMC: the PowerDevice of fence_ipmi."""
 
-    session: Any
-    where: str
-    deadline: Deadline
-    log: logging.Logger
+    __slots__ = ("session", "where", "deadline", "log")
+
+    def __init__(self, session, where: str, deadline: Deadline, log: FenceLog) -> None:
+        self.session = session
+        self.where = where
+        self.deadline = deadline
+        self.log = log
 
     def _raw(self, netfn: int, command: int, data: tuple = ()) -> bytes:
         """One raw command, retrying transient completion codes with a short backoff; response data."""
@@ -318,39 +366,51 @@ class IpmiDevice:
         self._raw(0x00, 0x02, (CONTROL[operation],))
 
 
-@contextlib.contextmanager
-def connect(opts: FenceOptions, deadline: Deadline, log: logging.Logger) -> Iterator[IpmiDevice]:
-    """Log in to the BMC (bounded by login_timeout), yield the device, always log out."""
-    from pyghmi.exceptions import IpmiException  # lazy
-    host, port = opts.ip, opts.ipport
-    where = f"BMC {host}:{port}"
-    login_deadline = deadline.sub(opts.login_timeout)
-    kg_status = preflight(host, port, login_deadline)
-    kg = bytes.fromhex(opts.hexadecimal_kg.reveal().strip().removeprefix("0x")) if opts.hexadecimal_kg else None
-    if kg_status and not kg:
-        raise FenceError(AUTHENTICATION, f"{where} requires a Kg key: set hexadecimal_kg")
-    password: Secret = opts.password or Secret("")
-    session_class = _session_class(int(opts.cipher) if opts.cipher else None)
-    log.info("logging in to %s as %r at privilege %s", where, opts.username or "", opts.privlvl)
-    try:
-        session = _bounded(lambda: _login(session_class, host, opts.username or "", password, port, kg,
-                                          PRIVILEGES[opts.privlvl]),
-                           login_deadline, f"login to {where}")
-    except IpmiException as exc:
-        raise classify(str(exc), where) from None
-    except FenceError as exc:
-        if exc.kind == TIMEOUT:
-            raise FenceError(TIMEOUT, f"login to {where} did not finish within {opts.login_timeout:g} s") from None
-        raise
-    try:
-        yield IpmiDevice(session, where, deadline, log)
-    finally:
+class IpmiConnection:
+    """Log in to the BMC on entering (bounded by login_timeout), give the device, always log out on leaving."""
+
+    def __init__(self, opts: FenceOptions, deadline: Deadline, log: FenceLog) -> None:
+        self.opts = opts
+        self.deadline = deadline
+        self.log = log
+        self.session = None
+
+    def __enter__(self) -> IpmiDevice:
+        opts, deadline, log = self.opts, self.deadline, self.log
+        host, port = opts.ip, opts.ipport
+        where = f"BMC {host}:{port}"
+        login_deadline = deadline.sub(opts.login_timeout)
+        kg_status = preflight(host, port, login_deadline)
+        kg = bytes.fromhex(opts.hexadecimal_kg.reveal().strip().removeprefix("0x")) if opts.hexadecimal_kg else None
+        if kg_status and not kg:
+            raise FenceError(AUTHENTICATION, f"{where} requires a Kg key: set hexadecimal_kg")
+        password: Secret = opts.password or Secret("")
+        session_class = _session_class(int(opts.cipher) if opts.cipher else None)
+        from pyghmi.exceptions import IpmiException  # loaded with the session module above
+        log.info("logging in to %s as %r at privilege %s", where, opts.username or "", opts.privlvl)
+        try:
+            self.session = _bounded(lambda: _login(session_class, host, opts.username or "", password, port, kg,
+                                                   PRIVILEGES[opts.privlvl]),
+                                    login_deadline, f"login to {where}")
+        except IpmiException as exc:
+            raise classify(str(exc), where) from None
+        except FenceError as exc:
+            if exc.kind == TIMEOUT:
+                raise FenceError(TIMEOUT, f"login to {where} did not finish within {opts.login_timeout:g} s") \
+                    from None
+            raise
+        return IpmiDevice(self.session, where, deadline, log)
+
+    def __exit__(self, *exc_info) -> None:
+        session, self.session = self.session, None
+        if session is None:
+            return
         try:
             # Close Session is sent without waiting for the answer, but pyghmi first waits for a command still
             # in flight (one abandoned at the deadline): bound that too.
-            _bounded(session.logout, Deadline.after(0.5, deadline.clock), "logout")
+            _bounded(session.logout, Deadline.after(0.5, self.deadline.clock), "logout")
         except Exception as exc:  # a failed logout must not hide the action's result
-            log.debug("logout: %s", exc)
+            self.log.debug("logout: %s", exc)
 
 
 AGENT = FenceAgent(
@@ -358,7 +418,7 @@ AGENT = FenceAgent(
     shortdesc="Fence agent for IPMI (pyghmi, RMCP+)",
     longdesc=LONGDESC,
     options=IPMI_OPTIONS,
-    connect=connect,
+    connect=IpmiConnection,
     check=check,
     vendor_url="https://www.intel.com/content/www/us/en/products/docs/servers/ipmi/ipmi-home.html",
 )

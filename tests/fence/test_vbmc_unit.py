@@ -61,7 +61,7 @@ def test_library_prints_do_not_reach_stdout():
                 print("more noise")
         yield Device()
 
-    agent = dataclasses.replace(AGENT, connect=chatty)
+    agent = AGENT.replace(connect=chatty)
     out, err = io.StringIO(), io.StringIO()
     assert fencing.run(agent, ["-o", "status", "-a", "127.0.0.1"], None, out, err) == 0
     assert out.getvalue() == "Status: ON\n" and "repr of some" in err.getvalue()
