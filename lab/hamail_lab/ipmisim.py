@@ -17,8 +17,8 @@ CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
 LEVELS = ("callback", "user", "operator", "admin")
 
 CHASSIS_CONTROL = """#!/bin/sh
-# ipmi_sim chassis_control: "<device> get power" prints power:0|1; "<device> set power 0|1 [reset 1 ...]".
-state="$(dirname "$0")/power"
+# ipmi_sim chassis_control: "<mc> get power" prints power:0|1; "<mc> set power 0|1 [reset 1 ...]".
+state="$(dirname "$0")/power-$1"
 shift
 op=$1
 shift
@@ -57,15 +57,20 @@ def free_udp_port() -> int:
 
 
 class IpmiSim:
-    """One ipmi_sim on 127.0.0.1:<free port> with these accounts (the first is the one wait_ready uses)."""
+    """One ipmi_sim on 127.0.0.1:<free port> with these accounts (the first is the one wait_ready uses).
 
-    def __init__(self, work: pathlib.Path, accounts: tuple[Account, ...]) -> None:
+    The BMC (IPMB address 0x20) controls one machine; each satellite address adds a controller on the
+    primary IPMB with a machine of its own, reached by bridging (ipmitool -t, fence_ipmi target=).
+    """
+
+    def __init__(self, work: pathlib.Path, accounts: tuple[Account, ...], satellites: tuple[int, ...] = ()) -> None:
         self.work = pathlib.Path(work)
         self.accounts = tuple(accounts)
         self.port = free_udp_port()
         work = self.work
-        self.power_file = work / "power"
-        self.power_file.write_text("1\n")
+        controllers = (0x20, *satellites)
+        for address in controllers:
+            self._power_file(address).write_text("1\n")
         script = work / "chassis-control"
         script.write_text(CHASSIS_CONTROL)
         script.chmod(0o700)
@@ -88,12 +93,14 @@ class IpmiSim:
             f'  chassis_control "{script} 0x20"',
             '  user 1 false "" "" user 10 none md2 md5 straight',  # no anonymous login
             *users,
+            *(f'set_working_mc {address:#04x}\n  chassis_control "{script} {address:#04x}"' for address in satellites),
         ]) + "\n")
         config.chmod(0o600)
         commands = work / "bmc.emu"
-        commands.write_text("mc_setbmc 0x20\n"
-                            "mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\n"
-                            "mc_enable 0x20\n")
+        # mc_add <address> <device id> ...: one controller each, the BMC first.
+        commands.write_text("mc_setbmc 0x20\n" + "".join(
+            f"mc_add {address:#04x} {number} no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\n"
+            f"mc_enable {address:#04x}\n" for number, address in enumerate(controllers)))
         self.proc: subprocess.Popen | None = None
         self._config, self._commands = config, commands
 
@@ -116,17 +123,20 @@ class IpmiSim:
                 self.proc.wait()
         self.proc = None
 
-    def power(self) -> str:
-        """'on' or 'off' as the chassis-control script holds it."""
-        return "on" if self.power_file.read_text().strip() == "1" else "off"
+    def _power_file(self, address: int) -> pathlib.Path:
+        return self.work / f"power-{address:#04x}"
 
-    def set_power(self, on: bool) -> None:
-        """Put the machine in a state before a test step (not through IPMI)."""
-        self.power_file.write_text("1\n" if on else "0\n")
+    def power(self, address: int = 0x20) -> str:
+        """'on' or 'off' for the machine of that controller, as the chassis-control script holds it."""
+        return "on" if self._power_file(address).read_text().strip() == "1" else "off"
 
-    def commands(self) -> list[str]:
-        """The power commands the BMC passed to its chassis so far."""
-        log = self.work / "power.log"
+    def set_power(self, on: bool, address: int = 0x20) -> None:
+        """Put a machine in a state before a test step (not through IPMI)."""
+        self._power_file(address).write_text("1\n" if on else "0\n")
+
+    def commands(self, address: int = 0x20) -> list[str]:
+        """The power commands that controller passed to its chassis so far."""
+        log = self.work / f"power-{address:#04x}.log"
         return log.read_text().splitlines() if log.exists() else []
 
     def wait_ready(self) -> None:

@@ -31,6 +31,13 @@ PRIVILEGES = {"callback": 1, "user": 2, "operator": 3, "administrator": 4}
 CONTROL = {"off": 0x00, "on": 0x01, "cycle": 0x02, "reset": 0x03}
 # Completion codes worth retrying shortly: the BMC is busy or not ready, the request itself was fine.
 TRANSIENT = frozenset({0xC0, 0xC3, 0xCE, 0xD2, 0xFF})
+BMC_ADDRESS = 0x20
+# Send Message's own completion codes (IPMI 2.0 table 22-14), when bridging to a target fails.
+SEND_MESSAGE = (0x06, 0x34)
+BRIDGING = {0x80: "invalid session handle", 0x81: "lost arbitration on the IPMB", 0x82: "bus error on the IPMB",
+            0x83: "no answer from the target, NAK on write"}
+# Lost arbitration is a busy bus: worth a retry.
+BRIDGING_TRANSIENT = frozenset({0x81})
 COMPLETION = {
     0xC0: "node busy", 0xC1: "invalid command", 0xC2: "invalid for this LUN", 0xC3: "timeout while processing",
     0xC4: "out of space", 0xC5: "reservation cancelled", 0xC6: "request data truncated",
@@ -64,8 +71,11 @@ IPMI_OPTIONS = (
          choices=tuple(PRIVILEGES), default="administrator"),
     fence_option("hexadecimal_kg", Kind.STRING, "Hexadecimal-encoded Kg key for IPMI 2.0 authentication",
          placeholder="key", private=True),
-    fence_option("target", Kind.STRING, "Bridge IPMI requests to the remote target address (not supported)",
-         placeholder="targetaddress"),
+    fence_option("target", Kind.STRING, "Bridge IPMI requests to the remote target address",
+         placeholder="targetaddress",
+         longdesc="The IPMB slave address (e.g. 0x82) of the controller behind the BMC that controls this "
+                  "machine's power, as ipmitool -t: requests go through Send Message on channel 0 (primary "
+                  "IPMB). Empty: the BMC itself."),
     fence_option("method", Kind.SELECT, "Method to fence: onoff (off, verify, on) or cycle", short="m",
          placeholder="method", choices=("onoff", "cycle"), default="onoff"),
     fence_option("ipmitool_path", Kind.STRING, "Path to ipmitool", placeholder="path",
@@ -79,8 +89,9 @@ LONGDESC = (
     "using pyghmi rather than ipmitool. It accepts fence_ipmilan's options and aliases, verifies every "
     "off and on by polling the power state with a short backoff, handles method=cycle on a machine that "
     "is already off, bounds every wait by power_timeout and fence_timeout, and never passes the password "
-    "or Kg to another process. It controls the one machine behind its BMC: there is no list action and "
-    "plug/port are ignored, so configure pcmk_host_list (the node name) on the stonith resource.")
+    "or Kg to another process. It controls the one machine behind its BMC (or, with target, behind the "
+    "controller at that IPMB address): there is no list action and plug/port are ignored, so configure "
+    "pcmk_host_list (the node name) on the stonith resource.")
 
 
 def check(opts: FenceOptions) -> list[str]:
@@ -92,7 +103,10 @@ def check(opts: FenceOptions) -> list[str]:
         else:
             problems.append(f"cipher {opts.cipher!r} is not supported (pyghmi implements 17 and 3)")
     if opts.target:
-        problems.append("target: IPMB bridging is not supported by fence_ipmi")
+        try:
+            target_address(opts)
+        except ValueError as exc:
+            problems.append(f"target: {exc}")
     if opts.hexadecimal_kg is not None:
         try:
             kg = bytes.fromhex(opts.hexadecimal_kg.reveal().strip().removeprefix("0x"))
@@ -106,6 +120,20 @@ def check(opts: FenceOptions) -> list[str]:
     if opts.password is not None and len(opts.password.reveal().encode()) > 20:
         problems.append("password is longer than 20 bytes (IPMI 2.0 limit)")
     return problems
+
+
+def target_address(opts: FenceOptions) -> int | None:
+    """The IPMB address to bridge to (None: the BMC itself); ValueError for what is not one."""
+    text = (opts.target or "").strip()
+    if not text:
+        return None
+    try:
+        address = int(text, 0)  # as ipmitool's -t: 0x82, 130
+    except ValueError:
+        raise ValueError(f"{text!r} is not an address (e.g. 0x82)") from None
+    if not 0 < address <= 0xFF:
+        raise ValueError(f"{text!r} is not an IPMB address (0x01-0xFF)")
+    return None if address == BMC_ADDRESS else address
 
 
 def completion_text(code: int) -> str:
@@ -286,6 +314,9 @@ def _session_class(cipher: int | None) -> type:
                 if response is None:
                     return True
                 if expected:  # pyghmi 1.6 passes (netfn, command) of the answer it waits for
+                    if (response.get("netfn"), response.get("command")) == (SEND_MESSAGE[0] + 1, SEND_MESSAGE[1]) \
+                            and response.get("code"):
+                        return False  # bridging to a target failed: the BMC's answer is final
                     return response.get("netfn") != expected[0] or response.get("command") != expected[1]
                 return False
 
@@ -316,13 +347,15 @@ def _login(session_class: type, host: str, username: str, password: Secret, port
 class IpmiDevice(PowerDevice):
     """A logged-in RMCP+ session to one BMC: the PowerDevice of fence_ipmi."""
 
-    __slots__ = ("session", "where", "deadline", "log")
+    __slots__ = ("session", "where", "deadline", "log", "bridge")
 
-    def __init__(self, session, where: str, deadline: Deadline, log: FenceLog) -> None:
+    def __init__(self, session, where: str, deadline: Deadline, log: FenceLog, target: int | None = None) -> None:
         self.session = session
-        self.where = where
+        self.where = where if target is None else f"{where} target {target:#04x}"
         self.deadline = deadline
         self.log = log
+        # pyghmi wraps each request in Send Message to this IPMB address (channel 0), as ipmitool -t does.
+        self.bridge = None if target is None else {"addr": target, "channel": 0}
 
     def _raw(self, netfn: int, command: int, data: tuple = ()) -> bytes:
         """One raw command, retrying transient completion codes with a short backoff; response data."""
@@ -330,11 +363,21 @@ class IpmiDevice(PowerDevice):
         delay = 0.05
         while True:
             try:
-                response = _bounded(lambda: self.session.raw_command(netfn=netfn, command=command, data=data),
+                response = _bounded(lambda: self.session.raw_command(netfn=netfn, command=command, data=data,
+                                                                     bridge_request=self.bridge),
                                     self.deadline, f"IPMI command {netfn:#x}/{command:#x}")
             except IpmiException as exc:
                 raise classify(str(exc), self.where) from None
             code = response.get("code", 0) if response else 0xFFFF
+            if self.bridge and code and (response.get("netfn", 0) & ~1, response.get("command")) == SEND_MESSAGE:
+                # The BMC could not deliver the request to the target: its own Send Message answer.
+                text = f"0x{code:02X} ({BRIDGING.get(code) or COMPLETION.get(code, 'unknown completion code')})"
+                if code in BRIDGING_TRANSIENT and self.deadline.remaining() > delay:
+                    self.log.info("%s: bridging answered %s; retrying in %.2f s", self.where, text, delay)
+                    self.deadline.sleep(delay)
+                    delay = min(delay * 2, 1.0)
+                    continue
+                raise FenceError(BMC, f"{self.where}: the BMC could not bridge the request: {text}")
             if response and "error" in response and not code:
                 raise classify(str(response["error"]), self.where)
             if code == 0:
@@ -399,7 +442,7 @@ class IpmiConnection:
                 raise FenceError(TIMEOUT, f"login to {where} did not finish within {opts.login_timeout:g} s") \
                     from None
             raise
-        return IpmiDevice(self.session, where, deadline, log)
+        return IpmiDevice(self.session, where, deadline, log, target_address(opts))
 
     def __exit__(self, *exc_info) -> None:
         session, self.session = self.session, None

@@ -260,11 +260,20 @@ def test_validation_errors(vbmc):
     one_error_line(run_fence(stdin=stdin_for(vbmc, "off", ipport="70000")), "configuration")
     one_error_line(run_fence(stdin=stdin_for(vbmc, "off", method="bounce")), "configuration")
     one_error_line(run_fence(stdin=stdin_for(vbmc, "dance")), "configuration")
-    one_error_line(run_fence(stdin=stdin_for(vbmc, "off", target="0x82")), "configuration")
+    for target in ("zz", "0x1ff", "-2", "0"):
+        assert "target" in one_error_line(run_fence(stdin=stdin_for(vbmc, "off", target=target)), "configuration")
     one_error_line(run_fence(stdin=stdin_for(vbmc, "validate-all", hexadecimal_kg="xyz")), "configuration")
     one_error_line(run_fence(["-o", "status", "--no-such-option"]), "configuration")
     one_error_line(run_fence(["-o", "status", "stray"]), "configuration")
     assert run_fence(stdin=stdin_for(vbmc, "validate-all")).returncode == 0
+
+
+def test_target_on_a_bmc_without_bridging(vbmc):
+    # hamail-vbmc has no IPMB behind it: Send Message is refused, and that is what the line says.
+    line = one_error_line(run_fence(stdin=stdin_for(vbmc, "off", target="0x82")), "bmc")
+    assert "target 0x82" in line and "could not bridge" in line
+    assert status(vbmc) == 0  # nothing was switched
+    assert status(vbmc, target="0x20") == 0  # the BMC's own address: no bridging
 
 
 def test_ignored_compatibility_options_are_accepted(vbmc):

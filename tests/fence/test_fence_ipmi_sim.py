@@ -4,6 +4,7 @@ Every test checks the machine's power as the BMC itself sees it (hamail_lab.ipmi
 printed.
 """
 
+import os
 import subprocess
 
 import pytest
@@ -14,12 +15,13 @@ from hamail_lab.ipmisim import Account, IpmiSim
 ADMIN_PASSWORD = "Sim-Pw-4tq8-Secret"
 OPERATOR_PASSWORD = "Op-Pw-0bv3"
 VIEWER_PASSWORD = "View-Pw-9ku1"
+SATELLITE = 0x82  # a controller on the BMC's primary IPMB with a machine of its own (a blade, say)
 
 @pytest.fixture
 def sim(tmp_path):
     """A running ipmi_sim (accounts admin, oper, viewer), stopped afterwards."""
     bmc = IpmiSim(tmp_path, (Account("admin", ADMIN_PASSWORD, "admin"), Account("oper", OPERATOR_PASSWORD, "operator"),
-                             Account("viewer", VIEWER_PASSWORD, "user")))
+                             Account("viewer", VIEWER_PASSWORD, "user")), satellites=(SATELLITE,))
     try:
         bmc.start()
         yield bmc
@@ -105,3 +107,46 @@ def test_same_answers_as_fence_ipmilan_and_ipmitool(sim):
         tool = subprocess.run(ipmitool, capture_output=True, text=True, env=env, timeout=60)
         assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout), theirs.stderr
         assert tool.stdout.strip() == f"Chassis Power is {'on' if on else 'off'}"
+
+
+def test_target_bridges_to_the_controller_behind_the_bmc(sim):
+    """target= reaches the satellite's machine through Send Message; the BMC's own machine is left alone."""
+    for target in ("0x82", "130"):
+        assert fence(sim, "status", target=target).stdout == "Status: ON\n"
+    assert fence(sim, "off", target="0x82").stdout == "Success: Powered OFF\n"
+    assert (sim.power(SATELLITE), sim.power()) == ("off", "on")
+    assert fence(sim, "status", target="0x82").returncode == 2
+    assert fence(sim, "reboot", target="0x82", method="cycle").returncode == 0
+    assert fence(sim, "reboot", target="0x82").returncode == 0
+    assert (sim.power(SATELLITE), sim.power()) == ("on", "on")
+    assert sim.commands(SATELLITE)[:3] == ["set power 0", "set power 1", "set power 0"] and sim.commands() == []
+    # ipmitool -t and fence_ipmilan target= see the same machine.
+    sim.set_power(False, SATELLITE)
+    tool = subprocess.run(["ipmitool", "-I", "lanplus", "-C", "3", "-H", "127.0.0.1", "-p", str(sim.port), "-U",
+                           "admin", "-E", "-t", "0x82", "chassis", "power", "status"], capture_output=True, text=True,
+                          env=dict(CLEAN_ENV, IPMI_PASSWORD=ADMIN_PASSWORD), timeout=60)
+    assert tool.stdout.strip() == "Chassis Power is off"
+    theirs = subprocess.run(["fence_ipmilan"], input=sim.stdin("status", lanplus="1", cipher="3", target="0x82"),
+                            capture_output=True, text=True, env=CLEAN_ENV, timeout=60)
+    ours = fence(sim, "status", target="0x82")
+    assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout) == (2, "Status: OFF\n")
+
+
+def test_target_that_nobody_answers(sim):
+    result, seconds = timed(fence, sim, "off", target="0x40")
+    line = error_line(result, "bmc")
+    assert "target 0x40" in line and "0x83" in line and "could not bridge" in line
+    assert seconds < 5 and sim.power() == "on" and sim.power(SATELLITE) == "on"
+
+
+@pytest.mark.skipif(not os.environ.get("HAMAIL_PYGHMI_PATH"),
+                    reason="set HAMAIL_PYGHMI_PATH to a directory holding another pyghmi (e.g. PyPI 1.6.x)")
+def test_with_another_pyghmi(sim):
+    """Power, bridging and a failed bridge with PyPI's pyghmi first on the path (pip install --target DIR)."""
+    env = {"PYTHONPATH": os.environ["HAMAIL_PYGHMI_PATH"]}
+    assert run_fence(stdin=sim.stdin("off"), env=env).returncode == 0 and sim.power() == "off"
+    assert run_fence(stdin=sim.stdin("off", target="0x82"), env=env).returncode == 0
+    assert sim.power(SATELLITE) == "off"
+    assert run_fence(stdin=sim.stdin("status", target="0x82"), env=env).returncode == 2
+    result, seconds = timed(run_fence, stdin=sim.stdin("status", target="0x40"), env=env)
+    assert "could not bridge" in error_line(result, "bmc") and seconds < 5
