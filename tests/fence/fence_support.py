@@ -1,6 +1,7 @@
 """Fixtures for fence tests: hamail-vbmc instances on 127.0.0.1 high ports and a fence_ipmi runner."""
 
 import dataclasses
+import os
 import pathlib
 import socket
 import subprocess
@@ -18,6 +19,11 @@ VBMC = ROOT / "bin" / "hamail-vbmc"
 PASSWORD = "Hm-Pw-7Q2x-Zk9Secret"
 KG_HEX = "0badc0ffee0123456789"
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
+# PyPI's pyghmi, installed beside Debian's by scripts/ensure-deps (or any directory named by HAMAIL_PYGHMI_PATH).
+PYPI_PYGHMI = pathlib.Path("/var/cache/hamail/pypi-pyghmi-1.6.19")
+OTHER_PYGHMI = os.environ.get("HAMAIL_PYGHMI_PATH") or (str(PYPI_PYGHMI) if (PYPI_PYGHMI / "pyghmi").is_dir() else None)
+WITH_OTHER_PYGHMI = pytest.mark.skipif(OTHER_PYGHMI is None,
+                                       reason="PyPI's pyghmi is missing: scripts/ensure-deps could not fetch it")
 
 
 def free_udp_port() -> int:

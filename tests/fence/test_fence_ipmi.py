@@ -1,11 +1,13 @@
 """fence_ipmi against real hamail-vbmc instances on 127.0.0.1: every action, both input forms, failures."""
 
-import os
 import subprocess
 
 import pytest
 
-from fence_support import CLEAN_ENV, FENCE_IPMI, KG_HEX, PASSWORD, cli_for, free_udp_port, run_fence, stdin_for, timed
+from fence_support import (
+    CLEAN_ENV, FENCE_IPMI, KG_HEX, OTHER_PYGHMI, PASSWORD, WITH_OTHER_PYGHMI, cli_for, free_udp_port, run_fence,
+    stdin_for, timed,
+)
 
 
 def status(vbmc, **extra) -> int:
@@ -334,11 +336,17 @@ def test_rmcp_plus_aes_through_libcrypto_and_through_cryptography(vbmc):
             assert ("hamail.aes" in modules.splitlines()) is not loads_backend
 
 
-@pytest.mark.skipif(not os.environ.get("HAMAIL_PYGHMI_PATH"),
-                    reason="set HAMAIL_PYGHMI_PATH to a directory holding another pyghmi (e.g. PyPI 1.6.x)")
+@WITH_OTHER_PYGHMI
 def test_with_another_pyghmi(vbmcs):
-    """The same agent with PyPI's pyghmi first on the path (pip install --target DIR pyghmi)."""
-    env = {"PYTHONPATH": os.environ["HAMAIL_PYGHMI_PATH"]}
+    """The same agent with PyPI's pyghmi first on the path."""
+    env = {"PYTHONPATH": OTHER_PYGHMI}
+    # It is that pyghmi that runs, and AES still goes through libcrypto with it.
+    result, modules = _importtime_run(vbmcs.start(), "status", env)
+    assert result.returncode == 0 and "cryptography.hazmat.backends.openssl.backend" not in modules.splitlines()
+    code = "import sys; sys.path.append('/usr/lib/python3/dist-packages'); import pyghmi; print(pyghmi.__file__)"
+    where = subprocess.run(["/usr/bin/python3", "-S", "-c", code], env=dict(CLEAN_ENV, **env), capture_output=True,
+                           text=True, check=True).stdout
+    assert where.startswith(OTHER_PYGHMI)
     only3 = vbmcs.start("--suites", "3")
     for vbmc in (vbmcs.start(), only3):
         assert run_fence(stdin=stdin_for(vbmc, "status"), env=env).returncode == 0

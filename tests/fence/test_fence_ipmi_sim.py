@@ -4,12 +4,11 @@ Every test checks the machine's power as the BMC itself sees it (hamail_lab.ipmi
 printed.
 """
 
-import os
 import subprocess
 
 import pytest
 
-from fence_support import CLEAN_ENV, run_fence, timed
+from fence_support import CLEAN_ENV, OTHER_PYGHMI, WITH_OTHER_PYGHMI, run_fence, timed
 from hamail_lab.ipmisim import Account, IpmiSim
 
 ADMIN_PASSWORD = "Sim-Pw-4tq8-Secret"
@@ -139,11 +138,10 @@ def test_target_that_nobody_answers(sim):
     assert seconds < 5 and sim.power() == "on" and sim.power(SATELLITE) == "on"
 
 
-@pytest.mark.skipif(not os.environ.get("HAMAIL_PYGHMI_PATH"),
-                    reason="set HAMAIL_PYGHMI_PATH to a directory holding another pyghmi (e.g. PyPI 1.6.x)")
+@WITH_OTHER_PYGHMI
 def test_with_another_pyghmi(sim):
-    """Power, bridging and a failed bridge with PyPI's pyghmi first on the path (pip install --target DIR)."""
-    env = {"PYTHONPATH": os.environ["HAMAIL_PYGHMI_PATH"]}
+    """Power, bridging and a failed bridge with PyPI's pyghmi first on the path."""
+    env = {"PYTHONPATH": OTHER_PYGHMI}
     assert run_fence(stdin=sim.stdin("off"), env=env).returncode == 0 and sim.power() == "off"
     assert run_fence(stdin=sim.stdin("off", target="0x82"), env=env).returncode == 0
     assert sim.power(SATELLITE) == "off"
