@@ -265,8 +265,10 @@ def import_pyghmi_session() -> object:
         if _patchable(session):
             session.Cipher = CbcCipher(libcrypto)
             return session
-        # Another shape: forget this import (it may hold a None backend) and take pyghmi as it is.
+        # Another shape: forget this import (it may hold a None backend) and import pyghmi's module afresh.
         del sys.modules[name]
+        import importlib
+        return importlib.import_module(name)
     from pyghmi.ipmi.private import session
     return session
 

@@ -72,3 +72,41 @@ def test_only_aes_cbc(cipher):
 def test_no_usable_library_means_none():
     assert open_libcrypto(("libdoes-not-exist.so.9",)) is None
     assert open_libcrypto(("libc.so.6",)) is None  # loads, but has no EVP calls
+
+
+FAKE_SESSION = """
+from cryptography.hazmat.backends import default_backend
+from cryptography.hazmat.primitives.ciphers import Cipher as AnotherName
+
+BACKEND = default_backend()
+
+
+class Session:
+    _crypto_backend = BACKEND
+"""
+
+PROBE = """
+import sys
+sys.path[:0] = [{fake!r}, {lib!r}]
+sys.path.append('/usr/lib/python3/dist-packages')
+from hamail.ipmi import import_pyghmi_session
+session = import_pyghmi_session()
+print(session.BACKEND is not None, sys.modules['pyghmi.ipmi.private.session'] is session,
+      sys.modules['pyghmi.ipmi.private'].session is session)
+"""
+
+
+def test_a_pyghmi_of_another_shape_is_imported_as_it_is(tmp_path):
+    """Where pyghmi's session module does not use cryptography through a module-level Cipher, nothing is
+    replaced and the module is imported again with the real default_backend."""
+    import pathlib
+    import subprocess
+    private = tmp_path / "pyghmi" / "ipmi" / "private"
+    private.mkdir(parents=True)
+    for package in (tmp_path / "pyghmi", tmp_path / "pyghmi" / "ipmi", private):
+        (package / "__init__.py").write_text("")
+    (private / "session.py").write_text(FAKE_SESSION)
+    lib = str(pathlib.Path(__file__).resolve().parents[2] / "lib")
+    result = subprocess.run(["/usr/bin/python3", "-S", "-c", PROBE.format(fake=str(tmp_path), lib=lib)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["True", "True", "True"], result.stderr
