@@ -59,6 +59,10 @@ class Invocation:
         return f"Invocation({self.argv!r})"
 
 
+# How long a killed command may take to be reaped before it is left behind.
+KILL_GRACE = 0.2
+
+
 class CommandRunner:
     """Runs commands with a deadline, LC_ALL=C, an explicit environment and secrets only on stdin."""
 
@@ -111,8 +115,19 @@ class CommandRunner:
             out, err = proc.communicate(data, timeout=limit)
         except subprocess.TimeoutExpired:
             _kill_group(proc.pid)
-            proc.communicate()
-            raise CommandTimeout(f"{os.path.basename(argv[0])} did not finish within {limit:.1f} s") from None
+            name = os.path.basename(argv[0])
+            try:
+                proc.communicate(timeout=KILL_GRACE)
+            except subprocess.TimeoutExpired:
+                # Even SIGKILL waits for a process stuck in the kernel (a request to a dead NFS or FUSE
+                # server): leave it behind rather than wait past the deadline with it.
+                for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                    if pipe is not None:
+                        pipe.close()
+                proc.returncode = -9  # no further wait for it when this Popen is collected
+                raise CommandTimeout(f"{name} did not finish within {limit:.1f} s and is stuck in the kernel "
+                                     f"(pid {proc.pid}, left behind)") from None
+            raise CommandTimeout(f"{name} did not finish within {limit:.1f} s") from None
         return CommandResult(argv, proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
 
     def _observe(self, invocation: Invocation) -> None:

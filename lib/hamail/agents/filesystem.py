@@ -10,6 +10,7 @@ from hamail.exitcodes import OCFExit
 from hamail.metadata import ActionSpec, AgentSpec
 from hamail.ocf import Agent, ConfigError, NotInstalled, OCFError
 from hamail.params import Kind, Param, ParamTable, parse_boolean
+from hamail.runner import CommandTimeout
 
 PARAMS = ParamTable(
     Param("device", Kind.STRING, "block device",
@@ -255,19 +256,29 @@ def _unmount(ctx, mount) -> None:
     graceful_until = ctx.clock.monotonic() + (delay if cfg.fast_stop else max(delay, ctx.deadline.remaining() / 2))
     attempt = 0
     while True:
-        argv = ["umount"] + (["-f"] if network and attempt else []) + [mount.point]
-        result = ctx.run(argv, timeout=max(0.5, min(10.0, ctx.deadline.remaining())))
-        if result.ok or mounts.find_mount(mounts.mountinfo(), mount.point) is None:
+        # -c: the point is mountinfo's already; canonicalizing it would stat the mounted root, which hangs
+        # while a network filesystem's server is dead. -f on a network mount aborts its pending requests.
+        argv = ["umount", "-c"] + (["-f"] if network and attempt else []) + [mount.point]
+        try:
+            result = ctx.run(argv, timeout=max(0.5, min(10.0, ctx.deadline.remaining())))
+            failure = result.first_error_line()
+        except CommandTimeout as exc:  # umount itself stuck on the server: try again, then detach
+            result, failure = None, str(exc)
+        if (result is not None and result.ok) or mounts.find_mount(mounts.mountinfo(), mount.point) is None:
             ctx.log.info("unmounted %s", mount.point)
             return
         attempt += 1
         busy = mounts.holders(mount.point) if force else {}
         if ctx.deadline.remaining() < 1.0 or (not busy and attempt > 3):
             if network:  # a dead server must not keep the node from stopping: detach it lazily
-                ctx.run(["umount", "-l", mount.point])
-                ctx.log.warning("lazily unmounted %s (server not answering)", mount.point)
-                return
-            raise OCFError(OCFExit.ERR_GENERIC, f"cannot unmount {mount.point}: {result.first_error_line()}")
+                # Its own short budget: the deadline may be all but used up by now, and a detach is instant.
+                lazy = ctx.run(["umount", "-c", "-l", mount.point], deadline=None,
+                               timeout=max(0.3, ctx.deadline.remaining()))
+                if lazy.ok or mounts.find_mount(mounts.mountinfo(), mount.point) is None:
+                    ctx.log.warning("lazily unmounted %s (server not answering)", mount.point)
+                    return
+                failure = lazy.first_error_line()
+            raise OCFError(OCFExit.ERR_GENERIC, f"cannot unmount {mount.point}: {failure}")
         if not busy:
             ctx.deadline.sleep(0.1 * attempt)
             continue
@@ -382,6 +393,11 @@ def _bounded(ctx, mount, check) -> None:
         if pid == 0:
             code = 1
             try:
+                # The child may stay stuck in the kernel after the agent exits: it must not hold the agent's
+                # stdout/stderr pipes open, or whoever reads them waits for it.
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
                 check()
                 code = 0
             finally:
@@ -393,6 +409,8 @@ def _bounded(ctx, mount, check) -> None:
                     raise OSError(5, "I/O check failed")
                 return
             if ctx.deadline.expired():
+                import signal
+                os.kill(pid, signal.SIGKILL)  # takes effect once the server answers, if it ever does
                 raise OSError(110, f"I/O on {mount.point} did not finish before the monitor timeout")
             ctx.deadline.sleep(0.05)
     except OSError as exc:
