@@ -79,6 +79,26 @@ def test_ipv6_dad_then_unsolicited_na(ip2, netpair):
     assert "2001:db8::100" not in netpair.addrs()
 
 
+def test_lvs_ipv6_addrlabel_keeps_the_vip_out_of_source_selection(ip2, netpair):
+    """RFC 6724 rule 8 would pick 2001:db8::8 as the source towards ::9 (longest common prefix); with its
+    own label (rule 6) the node's own 2001:db8::1 is chosen, as LVS-DR health checks need."""
+    def source_towards_peer():
+        return sh("ip", "-n", netpair.ns, "-6", "route", "get", "2001:db8::9").stdout.split(" src ")[1].split()[0]
+
+    assert ip2("start", ip="2001:db8::8").returncode == 0
+    assert source_towards_peer() == "2001:db8::8"  # the control: without a label the VIP wins
+    assert ip2("stop", ip="2001:db8::8").returncode == 0
+    params = {"ip": "2001:db8::8", "lvs_ipv6_addrlabel": "true", "lvs_ipv6_addrlabel_value": "77"}
+    result = ip2("start", **params)
+    assert result.returncode == 0, result.stderr
+    assert "prefix 2001:db8::8/128 label 77" in sh("ip", "-n", netpair.ns, "addrlabel", "list").stdout
+    assert source_towards_peer() == "2001:db8::1"
+    assert ip2("monitor", **params).returncode == 0
+    assert ip2("stop", **params).returncode == 0
+    assert "2001:db8::8/128" not in sh("ip", "-n", netpair.ns, "addrlabel", "list").stdout
+    assert ip2("stop", **params).returncode == 0  # double stop: the label is already gone
+
+
 def test_ipv6_dad_conflict_fails_and_leaves_nothing(ip2, netpair, tmp_path):
     result = ip2("start", ip="2001:db8::9")  # the peer owns it
     assert result.returncode == 1
