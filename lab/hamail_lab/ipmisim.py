@@ -11,7 +11,7 @@ import pathlib
 import subprocess
 import time
 
-__all__ = ["IpmiSim", "Account"]
+__all__ = ["IpmiSim", "Account", "free_udp_port"]
 
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
 LEVELS = ("callback", "user", "operator", "admin")

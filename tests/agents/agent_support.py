@@ -52,6 +52,11 @@ def assert_clean(result):
     assert "Traceback" not in result.stderr + result.stdout, result.stderr
 
 
+def mounted(point) -> bool:
+    """Whether something is mounted exactly at point (this process's mount table)."""
+    return any(line.split()[4] == str(point) for line in open("/proc/self/mountinfo"))
+
+
 def exit_reason(result):
     """The ocf-exit-reason line of a run, '' if none."""
     for line in result.stderr.splitlines():

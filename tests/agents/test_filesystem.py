@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from agent_support import AGENTS, assert_clean, exit_reason, ocf_env, sh
+from agent_support import AGENTS, assert_clean, exit_reason, mounted, ocf_env, sh
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for loop devices and mounts")
 
@@ -21,9 +21,6 @@ IGNORE_TERM = ("import os, signal, sys, time; signal.signal(signal.SIGTERM, sign
                "print('ready', flush=True); time.sleep(600)")
 
 
-def _mounted(point):
-    return any(line.split()[4] == str(point) for line in open("/proc/self/mountinfo"))
-
 
 def _params(device, directory, fstype="ext4", **extra):
     return {"device": device, "directory": str(directory), "fstype": fstype, **extra}
@@ -35,14 +32,14 @@ def test_lifecycle_and_monitor_depths(fs, looplab, fstype):
     assert fs("monitor", **params).returncode == 7
     assert fs("start", **params).returncode == 0
     assert fs("start", **params).returncode == 0  # double start
-    assert _mounted(looplab.base / "mnt")
+    assert mounted(looplab.base / "mnt")
     for level in ("0", "10", "20"):
         result = fs("monitor", env={"OCF_CHECK_LEVEL": level}, **params)
         assert result.returncode == 0, (level, result.stderr)
     assert list((looplab.base / "mnt" / ".Filesystem_status").iterdir())
     assert fs("stop", **params).returncode == 0
     assert fs("stop", **params).returncode == 0  # double stop
-    assert not _mounted(looplab.base / "mnt")
+    assert not mounted(looplab.base / "mnt")
     assert fs("monitor", **params).returncode == 7
 
 
@@ -60,11 +57,11 @@ def test_stop_kills_holders_of_this_mount_only(fs, looplab):
                looplab.hold(MMAP, mnt / "mapped")]
     result = fs("stop", **params)
     assert result.returncode == 0, result.stderr
-    assert not _mounted(mnt)
+    assert not mounted(mnt)
     for proc in holders:
         assert proc.wait(timeout=5) is not None
     assert unrelated.poll() is None and unrelated_file.poll() is None
-    assert _mounted(other)
+    assert mounted(other)
     for reason in ("fd", "cwd", "maps"):
         assert reason in result.stderr, result.stderr
 
@@ -78,7 +75,7 @@ def test_bind_mount_resource_spares_users_of_the_source(fs, looplab):
     holder = looplab.hold(CWD, mnt)
     assert fs("stop", **params).returncode == 0
     assert holder.wait(timeout=5) is not None and user_of_source.poll() is None
-    assert not _mounted(mnt)
+    assert not mounted(mnt)
 
 
 def test_submounts_unmounted_first_and_their_holders_killed(fs, looplab):
@@ -113,11 +110,11 @@ def test_symlinked_mountpoint(fs, looplab):
     link.symlink_to(real)
     params = _params(looplab.device(), link)
     assert fs("start", **params).returncode == 0
-    assert _mounted(real)
+    assert mounted(real)
     assert fs("monitor", **params).returncode == 0
     assert fs("start", **params).returncode == 0
     assert fs("stop", **params).returncode == 0
-    assert not _mounted(real)
+    assert not mounted(real)
 
 
 def test_depth_20_on_a_read_only_mount(fs, looplab):
@@ -148,13 +145,13 @@ def test_refuses_to_mount_over_or_above_other_mounts(fs, looplab):
     assert result.returncode == 1 and "already has" in exit_reason(result)
     assert fs("monitor", **_params(device, taken)).returncode == 7
     assert fs("stop", **_params(device, taken)).returncode == 0
-    assert _mounted(taken)  # not ours: stop leaves it alone
+    assert mounted(taken)  # not ours: stop leaves it alone
     above = looplab.dir("above")
     (above / "inner").mkdir()
     sh("mount", "-t", "tmpfs", "hmiptmp", above / "inner")
     result = fs("start", **_params(device, above))
     assert result.returncode == 1 and "beneath" in exit_reason(result)
-    assert not _mounted(above)
+    assert not mounted(above)
 
 
 def test_bad_input(fs, looplab):
@@ -180,7 +177,7 @@ def test_bad_input(fs, looplab):
     assert fs("monitor", **_params(str(looplab.base / "nosuchdev"), mnt)).returncode == 7
     clone = fs("validate-all", meta={"clone": "0", "clone_max": "2"}, **_params(device, mnt))
     assert clone.returncode == 6 and "cluster-aware" in exit_reason(clone)
-    assert not _mounted(mnt)
+    assert not mounted(mnt)
 
 
 def test_ocf_tester(looplab):
@@ -191,4 +188,4 @@ def test_ocf_tester(looplab):
                             timeout=300, env=ocf_env("Filesystem"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "passed all tests" in result.stdout + result.stderr
-    assert not _mounted(mnt)
+    assert not mounted(mnt)

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from agent_support import assert_clean, exit_reason, sh, wait_for
+from agent_support import assert_clean, exit_reason, mounted, sh, wait_for
 from hamail.runner import CommandRunner, CommandTimeout
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for mounts")
@@ -31,9 +31,6 @@ StrictModes no
 Subsystem sftp internal-sftp
 """
 
-
-def _mounted(point) -> bool:
-    return any(line.split()[4] == str(point) for line in open("/proc/self/mountinfo"))
 
 
 def _free_tcp_port() -> int:
@@ -59,7 +56,7 @@ class SshfsServer:
         os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege separation directory
         self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=open(work / "sshd.log", "w"))
-        wait_for(lambda: self._listening(), timeout=10)
+        wait_for(self._listening, timeout=10)
 
     def _listening(self) -> bool:
         import socket
@@ -111,7 +108,7 @@ def server(tmp_path):
     try:
         yield srv
     finally:
-        if _mounted(point):
+        if mounted(point):
             sh("umount", "-c", "-l", point, check=False)
         # The sshfs client of the export: ending it aborts the FUSE connection and frees stuck requests.
         sh("pkill", "-f", f"sshfs {srv.params(point)['device']}", check=False)
@@ -120,7 +117,7 @@ def server(tmp_path):
 
 def test_monitor_and_stop_stay_bounded_when_the_server_dies(fs, server):
     params = server.params(server.point)
-    assert fs("start", **params).returncode == 0 and _mounted(server.point)
+    assert fs("start", **params).returncode == 0 and mounted(server.point)
     for level in ("0", "20"):
         assert fs("monitor", env={"OCF_CHECK_LEVEL": level}, **params).returncode == 0
     (server.point / "data").write_text("written before the server died\n")
@@ -144,7 +141,7 @@ def test_monitor_and_stop_stay_bounded_when_the_server_dies(fs, server):
         start = time.monotonic()
         result = fs("stop", meta={"timeout": "10000"}, **params)
         assert result.returncode == 0 and time.monotonic() - start < 10, result.stderr
-        assert not _mounted(server.point)
+        assert not mounted(server.point)
         assert_clean(result)
         assert fs("monitor", **params).returncode == 7
     finally:

@@ -3,13 +3,13 @@
 import dataclasses
 import os
 import pathlib
-import socket
 import subprocess
 import time
 from typing import Optional, Sequence
 
 import pytest
 
+from hamail_lab.ipmisim import free_udp_port  # noqa: F401  (also used by the fence tests)
 from testlib import terminate
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -24,13 +24,6 @@ PYPI_PYGHMI = pathlib.Path("/var/cache/hamail/pypi-pyghmi-1.6.19")
 OTHER_PYGHMI = os.environ.get("HAMAIL_PYGHMI_PATH") or (str(PYPI_PYGHMI) if (PYPI_PYGHMI / "pyghmi").is_dir() else None)
 WITH_OTHER_PYGHMI = pytest.mark.skipif(OTHER_PYGHMI is None,
                                        reason="PyPI's pyghmi is missing: scripts/ensure-deps could not fetch it")
-
-
-def free_udp_port() -> int:
-    """A UDP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclasses.dataclass
