@@ -37,7 +37,7 @@ class BenchBmc:
         with open(password_file, "w", encoding="ascii") as handle:
             handle.write(self.password)
         self.proc = subprocess.Popen(
-            ["/usr/bin/python3", str(ROOT / "bin" / "hamail-vbmc"), "--foreground", "--address", "127.0.0.1",
+            ["/usr/bin/python3", str(ROOT / "lab" / "hamail-vbmc"), "--foreground", "--address", "127.0.0.1",
              "--port", str(self.port), "--password-file", password_file, "--log-file", os.path.join(work, "log")],
             stdout=subprocess.PIPE, env=ENV, text=True)
         if not self.proc.stdout.readline().startswith("ready"):

@@ -57,7 +57,7 @@ class BmcNetwork:
         hostsys.sh(["ip", "-n", self.netns, "link", "set", "eth0", "up"])
         hostsys.sh(["ip", "-n", self.netns, "link", "set", "lo", "up"])
         for node in self.cluster.nodes:
-            argv = ["ip", "netns", "exec", self.netns, PYTHON, str(CHECKOUT / "bin" / "hamail-vbmc"),
+            argv = ["ip", "netns", "exec", self.netns, PYTHON, str(CHECKOUT / "lab" / "hamail-vbmc"),
                     "--address", self.address, "--port", str(self.port(node)),
                     "--password-file", str(self.password_file),
                     "--off-command", self._lab("kill", node),
@@ -83,7 +83,7 @@ class BmcNetwork:
     def stop(self) -> None:
         """Stop the BMC daemons and remove the management namespace (idempotent)."""
         for pid_file in self.dir.glob("*.pid") if self.dir.exists() else ():
-            subprocess.run([PYTHON, str(CHECKOUT / "bin" / "hamail-vbmc"), "--stop", "--pid-file", str(pid_file)],
+            subprocess.run([PYTHON, str(CHECKOUT / "lab" / "hamail-vbmc"), "--stop", "--pid-file", str(pid_file)],
                            check=False, timeout=30, stdin=subprocess.DEVNULL, capture_output=True)
         if self.netns in hostsys.netns_names():
             inode = hostsys.ns_inode(hostsys.NETNS_DIR / self.netns)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hamail.clock import DeadlineExceeded, poll
-from hamail.exitcodes import OCFExit
-from hamail.ocf import Context, OCFError
+from hamail.system.clock import DeadlineExceeded, poll
+from hamail.ocf.exitcodes import OCFExit
+from hamail.ocf.agent import Context, OCFError
 
 __all__ = ["Role", "Observation", "monitor_code", "Promotable", "ScoreStore", "PromotableResource"]
 

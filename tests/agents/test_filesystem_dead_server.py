@@ -14,7 +14,7 @@ import time
 import pytest
 
 from agent_support import assert_clean, exit_reason, mounted, sh, wait_for
-from hamail.runner import CommandRunner, CommandTimeout
+from hamail.system.runner import CommandRunner, CommandTimeout
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for mounts")
 

@@ -30,25 +30,25 @@ def test_pacemaker_and_pcs_read_every_agents_metadata(cluster3, name):
 
 def test_transient_attributes_cross_nodes(cluster3):
     py(cluster3, "node2", """
-        from hamail.pacemaker import Attributes
-        from hamail.runner import CommandRunner
+        from hamail.pacemaker.attributes import Attributes
+        from hamail.system.runner import CommandRunner
         Attributes(CommandRunner()).set("node2", "hamail-test-seqno", "42")
     """)
     py(cluster3, "node3", """
-        from hamail.pacemaker import Attributes
-        from hamail.runner import CommandRunner
+        from hamail.pacemaker.attributes import Attributes
+        from hamail.system.runner import CommandRunner
         Attributes(CommandRunner()).set("node3", "hamail-test-seqno", "41")
     """)
     seen = cluster3.wait_for(lambda: json.loads(py(cluster3, "node1", """
         import json
-        from hamail.pacemaker import Attributes
-        from hamail.runner import CommandRunner
+        from hamail.pacemaker.attributes import Attributes
+        from hamail.system.runner import CommandRunner
         print(json.dumps(Attributes(CommandRunner()).get_all("hamail-test-seqno")))
     """)) or None, 30, "attributes to propagate")
     assert seen == {"node2": "42", "node3": "41"}
     py(cluster3, "node1", """
-        from hamail.pacemaker import Attributes
-        from hamail.runner import CommandRunner
+        from hamail.pacemaker.attributes import Attributes
+        from hamail.system.runner import CommandRunner
         a = Attributes(CommandRunner())
         a.delete("node2", "hamail-test-seqno"); a.delete("node3", "hamail-test-seqno")
         assert a.get("node1", "never-set") is None
@@ -66,8 +66,8 @@ def roles(cluster3):
     """Node -> role of the pm-clone instances, through hamail's own crm_mon parser inside a node."""
     out = py(cluster3, cluster3.first_running(), """
         import json
-        from hamail.crmmon import read_cluster_status
-        from hamail.runner import CommandRunner
+        from hamail.pacemaker.crmmon import read_cluster_status
+        from hamail.system.runner import CommandRunner
         status = read_cluster_status(CommandRunner())
         print(json.dumps({r.nodes[0]: r.role for r in status.instances("pm-clone") if r.nodes}))
     """)
@@ -91,8 +91,8 @@ def test_promotable_clone_scores_and_notifications(cluster3, tmp_path):
         # Scores were published by the shared promotable logic through crm_attribute --promotion.
         for node, role in current.items():
             score = py(cluster3, node, f"""
-                from hamail.pacemaker import PromotionScore
-                from hamail.runner import CommandRunner
+                from hamail.pacemaker.scores import PromotionScore
+                from hamail.system.runner import CommandRunner
                 print(PromotionScore(CommandRunner(), "pm-state:0", {node!r}, "3.16.2").get())
             """).strip()
             assert score == ("10" if role == "Promoted" else "5")
@@ -128,8 +128,8 @@ def test_fencing_history_of_a_killed_node(cluster3):
         assert confirmed.returncode == 0, confirmed.stderr
         out = cluster3.wait_for(lambda: (lambda o: o if '"fenced": true' in o else None)(py(cluster3, "node1", f"""
             import json
-            from hamail.crmmon import read_cluster_status
-            from hamail.runner import CommandRunner
+            from hamail.pacemaker.crmmon import read_cluster_status
+            from hamail.system.runner import CommandRunner
             s = read_cluster_status(CommandRunner())
             print(json.dumps({{"fenced": s.was_fenced("node3", since={before}),
                               "old": s.was_fenced("node3", since={before} + 3600),

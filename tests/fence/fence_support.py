@@ -14,7 +14,7 @@ from testlib import terminate
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FENCE_IPMI = ROOT / "fence" / "fence_ipmi"
-VBMC = ROOT / "bin" / "hamail-vbmc"
+VBMC = ROOT / "lab" / "hamail-vbmc"
 # Recognisable, 20 bytes at most (the IPMI 2.0 limit), found by the secret scans.
 PASSWORD = "Hm-Pw-7Q2x-Zk9Secret"
 KG_HEX = "0badc0ffee0123456789"

@@ -11,10 +11,10 @@ import pytest
 from lxml import etree
 
 from fence_support import FENCE_IPMI, ROOT, free_udp_port, run_fence
-from hamail import fencing
-from hamail.fencing import FenceError, UsageError, convert, parse_argv, parse_stdin
-from hamail.clock import FakeClock
-from hamail.ipmi import AGENT, IPMI_OPTIONS
+from hamail.fence import agent as fencing
+from hamail.fence.agent import FenceError, UsageError, convert, parse_argv, parse_stdin
+from hamail.system.clock import FakeClock
+from hamail.agents.fence_ipmi.agent import AGENT, IPMI_OPTIONS
 from hamail.secret import Secret
 
 RNG = ROOT / "tests" / "fence" / "fence-metadata.rng"

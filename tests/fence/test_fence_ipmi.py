@@ -324,7 +324,7 @@ def _importtime_run(vbmc, action: str, env: dict) -> tuple[subprocess.CompletedP
 
 def test_rmcp_plus_aes_through_libcrypto_and_through_cryptography(vbmc):
     """The default path encrypts with libcrypto directly and never loads cryptography's OpenSSL backend
-    (hamail.aes); HAMAIL_IPMI_AES=cryptography takes pyghmi as it is. Both fence the same BMC."""
+    (hamail.agents.fence_ipmi.aes); HAMAIL_IPMI_AES=cryptography takes pyghmi as it is. Both fence the same BMC."""
     backend = "cryptography.hazmat.backends.openssl.backend"
     for env, loads_backend in (({}, False), ({"HAMAIL_IPMI_AES": "cryptography"}, True)):
         for action, rc, out in (("status", 0, "Status: ON"), ("off", 0, "Success: Powered OFF"),
@@ -333,7 +333,7 @@ def test_rmcp_plus_aes_through_libcrypto_and_through_cryptography(vbmc):
             result, modules = _importtime_run(vbmc, action, env)
             assert (result.returncode, result.stdout.strip()) == (rc, out), (env, action, result.stderr[-500:])
             assert (backend in modules.splitlines()) is loads_backend, (env, action)
-            assert ("hamail.aes" in modules.splitlines()) is not loads_backend
+            assert ("hamail.agents.fence_ipmi.aes" in modules.splitlines()) is not loads_backend
 
 
 @WITH_OTHER_PYGHMI

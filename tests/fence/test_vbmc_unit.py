@@ -5,10 +5,10 @@ import dataclasses
 import io
 import struct
 
-from hamail import fencing
-from hamail.ipmi import AGENT
+from hamail.fence import agent as fencing
+from hamail.agents.fence_ipmi.agent import AGENT
 from hamail.secret import Secret
-from hamail.vbmc import PowerModel, Vbmc, VbmcConfig
+from hamail_vbmc import PowerModel, Vbmc, VbmcConfig
 
 CONFIG = VbmcConfig(address="127.0.0.1", port=0, username="admin", password=Secret("pw"))
 

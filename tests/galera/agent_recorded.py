@@ -10,9 +10,9 @@ import sys
 sys.path[:0] = [os.path.join(os.path.dirname(os.path.realpath(__file__)), os.pardir, os.pardir, "lib")]
 sys.path.append("/usr/lib/python3/dist-packages")
 
-from hamail.agents.galera import AGENT  # noqa: E402
+from hamail.agents.galera.agent import AGENT  # noqa: E402
 from hamail.ocf import run  # noqa: E402
-from hamail.runner import RecordingRunner  # noqa: E402
+from hamail.system.runner import RecordingRunner  # noqa: E402
 
 
 def main() -> int:

@@ -8,7 +8,7 @@ import pytest
 
 from hamail_lab import Cluster
 from hamail_lab.bmc import BmcNetwork
-from hamail.crmmon import parse_crm_mon
+from hamail.pacemaker.crmmon import parse_crm_mon
 
 
 @pytest.fixture

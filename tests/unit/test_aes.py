@@ -1,11 +1,11 @@
-"""hamail.aes: AES-CBC through libcrypto gives exactly what cryptography gives, and refuses what it cannot do."""
+"""hamail.agents.fence_ipmi.aes: AES-CBC through libcrypto gives exactly what cryptography gives, and refuses what it cannot do."""
 
 import os
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from hamail.aes import CbcCipher, open_libcrypto
+from hamail.agents.fence_ipmi.aes import CbcCipher, open_libcrypto
 
 # NIST SP 800-38A F.2.1 (CBC-AES128) and F.2.5 (CBC-AES256): all four blocks.
 IV = "000102030405060708090a0b0c0d0e0f"
@@ -89,7 +89,7 @@ PROBE = """
 import sys
 sys.path[:0] = [{fake!r}, {lib!r}]
 sys.path.append('/usr/lib/python3/dist-packages')
-from hamail.ipmi import import_pyghmi_session
+from hamail.agents.fence_ipmi.agent import import_pyghmi_session
 session = import_pyghmi_session()
 print(session.BACKEND is not None, sys.modules['pyghmi.ipmi.private.session'] is session,
       sys.modules['pyghmi.ipmi.private'].session is session)

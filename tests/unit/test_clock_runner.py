@@ -1,13 +1,14 @@
 """Deadlines, polling with backoff, and the command runner seam (against real processes)."""
 
 import os
+import signal
 import time
 
 import pytest
 
-from hamail.clock import Deadline, DeadlineExceeded, FakeClock, SystemClock, poll
-from hamail.runner import (CommandNotFound, CommandRunner, CommandTimeout, FakeRunner, RecordingRunner,
-                           UnexpectedCommand)
+from hamail.system.clock import Deadline, DeadlineExceeded, FakeClock, SystemClock, poll
+from hamail.system.runner import (CommandNotFound, CommandRunner, CommandTimeout, FakeRunner, RecordingRunner,
+                                  UnexpectedCommand)
 from hamail.secret import Secret
 
 
@@ -46,18 +47,18 @@ def test_sub_deadline_never_extends():
 
 
 def test_runner_runs_real_commands_with_lc_all_c():
-    result = CommandRunner().run(["sh", "-c", "echo $LC_ALL; echo err >&2; exit 3"])
+    result = CommandRunner().run(["sh", "-c", "echo $LC_ALL; echo err >&2; exit 3"], timeout=10)
     assert result.rc == 3 and result.stdout == "C\n" and result.first_error_line() == "err"
 
 
 def test_runner_passes_secrets_on_stdin_only():
     runner = RecordingRunner()
-    result = runner.run(["cat"], stdin=Secret("s3cret"))
+    result = runner.run(["cat"], stdin=Secret("s3cret"), timeout=10)
     assert result.stdout == "s3cret"
     assert runner.invocations[0].stdin_was_secret
     assert all("s3cret" not in arg for inv in runner.invocations for arg in inv.argv)
     with pytest.raises(TypeError):
-        runner.run(["echo", Secret("s3cret")])
+        runner.run(["echo", Secret("s3cret")], timeout=10)
 
 
 def test_runner_kills_the_whole_group_at_the_deadline():
@@ -70,14 +71,49 @@ def test_runner_kills_the_whole_group_at_the_deadline():
 
 def test_runner_reports_missing_tools():
     with pytest.raises(CommandNotFound, match="no-such-tool"):
-        CommandRunner().run(["/nonexistent/no-such-tool"])
+        CommandRunner().run(["/nonexistent/no-such-tool"], timeout=10)
 
 
 def test_fake_runner_checks_the_script():
     fake = FakeRunner().expect(["crm_attribute", "-G"], 0, "5\n")
-    assert fake.run(["crm_attribute", "-G"]).stdout == "5\n"
+    assert fake.run(["crm_attribute", "-G"], timeout=10).stdout == "5\n"
     with pytest.raises(UnexpectedCommand):
-        fake.run(["rm", "-rf", "/"])
+        fake.run(["rm", "-rf", "/"], timeout=10)
     fake.expect(["a"])
     with pytest.raises(UnexpectedCommand, match="not made"):
         fake.assert_done()
+
+
+def test_runner_refuses_a_command_without_a_bound():
+    for runner in (CommandRunner(), FakeRunner().expect(["true"])):
+        with pytest.raises(TypeError, match="deadline or a timeout"):
+            runner.run(["true"])
+
+
+def test_spawn_starts_a_detached_daemon_with_the_runner_environment(tmp_path):
+    runner = RecordingRunner({"PATH": "/usr/bin:/bin", "OCF_RESKEY_secret": "s3cret", "KEEP": "yes"})
+    runner.hide_variables(["OCF_RESKEY_secret"])
+    out = tmp_path / "env"
+    daemon = runner.spawn(["sh", "-c", f"env > {out}; echo $$ > {out}.pid; exec sleep 30"])
+    try:
+        deadline = Deadline.after(5, SystemClock())
+        poll(deadline, lambda: True if (tmp_path / "env.pid").exists() else None, what="the daemon")
+        text = out.read_text()
+        assert "KEEP=yes" in text and "s3cret" not in text and "LC_ALL=C" in text
+        assert daemon.poll() is None
+        # its own session: killing the test's process group would not reach it
+        assert os.getsid(daemon.pid) == daemon.pid
+    finally:
+        os.kill(daemon.pid, signal.SIGKILL)
+    poll(Deadline.after(5, SystemClock()), daemon.poll, what="the daemon to exit")
+    assert daemon.returncode == -signal.SIGKILL
+    with pytest.raises(CommandNotFound):
+        runner.spawn(["/nonexistent/mariadbd"])
+
+
+def test_find_program_looks_where_the_runner_would():
+    runner = CommandRunner({"PATH": "/nonexistent:/bin"})
+    assert runner.find("sh") == "/bin/sh"
+    assert runner.find("/bin/sh") == "/bin/sh"
+    assert runner.find("no-such-tool-here") is None
+    assert runner.find("/etc/passwd") is None  # exists, not executable

@@ -5,8 +5,10 @@ import os
 
 import pytest
 
-from hamail.exitcodes import FenceExit, OCFExit
-from hamail.log import Log, Scrubber, is_debug
+from hamail.fence.exitcodes import FenceExit
+from hamail.ocf.exitcodes import OCFExit
+from hamail.ocf.log import Log, is_debug
+from hamail.system.log import Scrubber
 from hamail.secret import Secret
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hamail.galera_recovery import (
+from hamail.agents.galera.recovery import (
     NO_SEQNO, ZERO_UUID, NodeReport, View, decide, fencing_cutoff, parse_address, parse_grastate, parse_gvwstate,
     parse_host_map, parse_recovery_log, set_safe_to_bootstrap,
 )

@@ -1,10 +1,10 @@
-"""hamail.mounts: mountinfo parsing, submount order, canonical paths, network detection, the /proc holders walk."""
+"""hamail.agents.filesystem.mounts: mountinfo parsing, submount order, canonical paths, network detection, the /proc holders walk."""
 
 import os
 import subprocess
 import sys
 
-from hamail import mounts
+from hamail.agents.filesystem import mounts
 
 SAMPLE = (
     "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"

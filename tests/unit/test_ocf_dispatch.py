@@ -4,12 +4,12 @@ import io
 
 import pytest
 
-from hamail.clock import FakeClock
-from hamail.exitcodes import OCFExit
-from hamail.metadata import ActionSpec, AgentSpec
+from hamail.system.clock import FakeClock
+from hamail.ocf import OCFExit
+from hamail.ocf.metadata import ActionSpec, AgentSpec
 from hamail.ocf import Agent, ConfigError, NotInstalled, OCFError, run
 from hamail.params import Kind, Param, ParamTable
-from hamail.runner import FakeRunner
+from hamail.system.runner import FakeRunner
 
 PARAMS = ParamTable(
     Param("binary", Kind.PATH, "binary", default="/bin/true"),
@@ -169,7 +169,7 @@ def test_children_never_inherit_private_parameters():
     assert rc == 0 and seen["OCF_RESKEY_count"] == "2" and "OCF_RESKEY_password" not in seen
     assert "hunter2" not in "".join(seen.values())
     # also when the caller hands in its own runner (tests recording invocations)
-    from hamail.runner import RecordingRunner
+    from hamail.system.runner import RecordingRunner
     recording = RecordingRunner({"OCF_RESKEY_password": "hunter2", "PATH": "/bin"})
     run(agent, ["Test", "start"], {"OCF_RESKEY_password": "hunter2"}, stdout=out, stderr=err, runner=recording)
     assert "OCF_RESKEY_password" not in recording.environment()
@@ -177,11 +177,11 @@ def test_children_never_inherit_private_parameters():
 
 def test_a_tool_missing_on_this_node_is_not_running_for_a_probe_and_not_installed_otherwise():
     def monitor(ctx):
-        ctx.runner.run(["/nonexistent/postconf"])
+        ctx.run(["/nonexistent/postconf"])
         return OCFExit.SUCCESS
     agent, _ = make({"monitor": monitor})
     out, err = io.StringIO(), io.StringIO()
-    from hamail.runner import CommandRunner
+    from hamail.system.runner import CommandRunner
     probe = run(agent, ["Test", "monitor"], {"OCF_RESKEY_CRM_meta_interval": "0"}, stdout=out, stderr=err,
                 runner=CommandRunner({"PATH": "/bin"}), clock=FakeClock())
     recurring = run(agent, ["Test", "monitor"], {"OCF_RESKEY_CRM_meta_interval": "10000"}, stdout=out,

@@ -1,9 +1,10 @@
 """Pure parsing of Pacemaker data: attrd queries, notify variables, feature sets, crm_mon XML shapes."""
 
-from hamail.crmmon import parse_crm_mon
-from hamail.notify import NotifyData
-from hamail.pacemaker import PromotionScore, feature_set_at_least, parse_attrd_query
-from hamail.runner import FakeRunner
+from hamail.pacemaker.crmmon import parse_crm_mon
+from hamail.pacemaker.notify import NotifyData
+from hamail.pacemaker.attributes import parse_attrd_query
+from hamail.pacemaker.scores import PromotionScore, feature_set_at_least
+from hamail.system.runner import FakeRunner
 
 
 def test_attrd_query_lines():

@@ -4,9 +4,9 @@ import io
 
 import pytest
 
-from hamail.clock import FakeClock
-from hamail.exitcodes import OCFExit
-from hamail.metadata import ActionSpec, AgentSpec
+from hamail.system.clock import FakeClock
+from hamail.ocf import OCFExit
+from hamail.ocf.metadata import ActionSpec, AgentSpec
 from hamail.ocf import Agent, run
 from hamail.params import ParamTable
 from hamail.promotable import Observation, PromotableResource, Role, monitor_code

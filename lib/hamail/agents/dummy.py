@@ -2,11 +2,8 @@
 
 import os
 
-from hamail.exitcodes import OCFExit
-from hamail.metadata import ActionSpec, AgentSpec
-from hamail.ocf import Agent, Context, ConfigError, main
-from hamail.params import Kind, Param, ParamTable
-from hamail.statefile import StateFile, rsctmp
+from hamail.ocf import ActionSpec, Agent, AgentSpec, ConfigError, Context, Kind, OCFExit, Param, ParamTable, main
+from hamail.system.files import StateFile, rsctmp
 
 PARAMS = ParamTable(
     Param("state", Kind.PATH, "State file",

@@ -4,14 +4,11 @@ import json
 import os
 import time
 
-from hamail.exitcodes import OCFExit
-from hamail.metadata import ActionSpec, AgentSpec
-from hamail.ocf import Agent, Context, main
-from hamail.notify import NotifyData
-from hamail.pacemaker import PromotionScore
-from hamail.params import Kind, Param, ParamTable
+from hamail.ocf import ActionSpec, Agent, AgentSpec, Context, Kind, OCFExit, Param, ParamTable, main
+from hamail.pacemaker.notify import NotifyData
+from hamail.pacemaker.scores import PromotionScore
 from hamail.promotable import Observation, PromotableResource, Role
-from hamail.statefile import StateFile, rsctmp
+from hamail.system.files import StateFile, rsctmp
 
 PARAMS = ParamTable(
     Param("state", Kind.PATH, "State file",

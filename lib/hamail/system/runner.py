@@ -1,4 +1,12 @@
-"""The one seam through which hamail runs external tools: bounded, argv-only, secrets on stdin."""
+"""The one seam through which hamail starts processes: argv only (never a shell), bounded by a deadline,
+secrets only on stdin, an explicit environment from which private parameters are removed.
+
+run: a tool to completion, killed with its whole process group at the deadline. spawn: a daemon that
+outlives the action (mariadbd), detached, with the same environment rules. run_detached: a Python function
+in a detached child (IPaddr2's background ARP sender). A program missing on this node raises
+CommandNotFound; what that means for an action is decided by the agent contract (hamail.ocf, hamail.fence).
+FakeRunner and RecordingRunner, for tests, live here beside the seam they fake.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +15,8 @@ import os
 from hamail.secret import Secret
 
 __all__ = [
-    "CommandResult", "CommandNotFound", "CommandTimeout", "Invocation", "CommandRunner", "RecordingRunner",
-    "FakeRunner", "UnexpectedCommand",
+    "CommandResult", "CommandNotFound", "CommandTimeout", "Invocation", "CommandRunner", "Process",
+    "RecordingRunner", "FakeRunner", "UnexpectedCommand", "run_detached", "find_program",
 ]
 
 SAFE_PATH = "/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin"
@@ -93,6 +101,8 @@ class CommandRunner:
         import subprocess  # 15-20 ms to import: only paid by actions that run a tool
         if any(isinstance(arg, Secret) for arg in argv):
             raise TypeError("secrets go on stdin, never in argv")
+        if deadline is None and timeout is None:
+            raise TypeError("a command needs a deadline or a timeout: nothing hamail runs may wait for ever")
         argv = tuple(str(a) for a in argv)
         full_env = self.environment(env)
         self._observe(Invocation(argv, full_env, isinstance(stdin, Secret)))
@@ -130,8 +140,84 @@ class CommandRunner:
             raise CommandTimeout(f"{name} did not finish within {limit:.1f} s") from None
         return CommandResult(argv, proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
 
+    def find(self, program: str) -> str | None:
+        """Where a program this runner would start lives (None: missing or not executable on this node)."""
+        return find_program(program, self._base_env.get("PATH", SAFE_PATH))
+
+    def spawn(self, argv, *, env=None, cwd: str | None = None) -> Process:
+        """Start a daemon that outlives this action: its own session, stdio on /dev/null, this runner's
+        environment (private parameters removed); CommandNotFound when the program is missing."""
+        import subprocess
+        if any(isinstance(arg, Secret) for arg in argv):
+            raise TypeError("secrets go on stdin, never in argv")
+        argv = tuple(str(a) for a in argv)
+        full_env = self.environment(env)
+        self._observe(Invocation(argv, full_env, False))
+        try:
+            popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, env=full_env, cwd=cwd, start_new_session=True,
+                                     close_fds=True)
+        except FileNotFoundError:
+            raise CommandNotFound(f"{argv[0]}: not found") from None
+        except PermissionError:
+            raise CommandNotFound(f"{argv[0]}: not executable") from None
+        return Process(popen)
+
     def _observe(self, invocation: Invocation) -> None:
         """Hook for recording runners; the plain runner records nothing."""
+
+
+class Process:
+    """A daemon started by CommandRunner.spawn: its pid, and whether (and how) it has exited."""
+
+    __slots__ = ("_popen",)
+
+    def __init__(self, popen) -> None:
+        self._popen = popen
+
+    @property
+    def pid(self) -> int:
+        """The daemon's process id."""
+        return self._popen.pid
+
+    def poll(self) -> int | None:
+        """Its exit status once it has exited (reaping it), else None."""
+        return self._popen.poll()
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status seen by the last poll()."""
+        return self._popen.returncode
+
+
+def find_program(program: str, path: str = SAFE_PATH) -> str | None:
+    """The executable a command would run: an absolute path if it is executable, else looked up in path."""
+    if "/" in program:
+        return program if os.path.isfile(program) and os.access(program, os.X_OK) else None
+    for directory in path.split(os.pathsep):
+        candidate = os.path.join(directory or ".", program)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def run_detached(function) -> str:
+    """Run function() in a forked child detached from this process (own session, stdio on /dev/null) so the
+    action can return while it works; the child's identity ('pid:starttime', see hamail.system.proc)."""
+    from hamail.system import proc
+    pid = os.fork()
+    if pid == 0:  # the child: pacemaker-execd waits for the agent's pipes, so the child must not hold them
+        code = 0
+        try:
+            os.setsid()
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            function()
+        except BaseException:  # nothing to report to: the agent has already answered
+            code = 1
+        os._exit(code)
+    return proc.identity(pid)
 
 
 def _kill_group(pid: int) -> None:
@@ -176,6 +262,8 @@ class FakeRunner(CommandRunner):
         """Answer the next scripted call, failing the test on anything else."""
         if any(isinstance(arg, Secret) for arg in argv):
             raise TypeError("secrets go on stdin, never in argv")
+        if deadline is None and timeout is None:
+            raise TypeError("a command needs a deadline or a timeout: nothing hamail runs may wait for ever")
         argv = tuple(str(a) for a in argv)
         self.invocations.append(Invocation(argv, self.environment(env), isinstance(stdin, Secret)))
         if not self._script:

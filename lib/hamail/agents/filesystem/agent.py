@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 
-from hamail import mounts
-from hamail.clock import DeadlineExceeded, poll
-from hamail.exitcodes import OCFExit
-from hamail.metadata import ActionSpec, AgentSpec
-from hamail.ocf import Agent, ConfigError, NotInstalled, OCFError
-from hamail.params import Kind, Param, ParamTable, parse_boolean
-from hamail.runner import CommandTimeout
+from hamail.agents.filesystem import mounts
+from hamail.ocf import ActionSpec, Agent, AgentSpec, ConfigError, Kind, NotInstalled, OCFError, OCFExit, Param
+from hamail.ocf import ParamTable
+from hamail.params import parse_boolean
+from hamail.system import bounded, proc
+from hamail.system.clock import DeadlineExceeded, poll
+from hamail.system.runner import CommandTimeout
 
 PARAMS = ParamTable(
     Param("device", Kind.STRING, "block device",
@@ -297,18 +297,10 @@ def _unmount(ctx, mount) -> None:
 def _wait_gone(ctx, pids: dict, seconds: float) -> None:
     """Wait up to seconds for the signalled processes to exit (early as soon as they have)."""
     try:
-        poll(ctx.deadline.sub(seconds), lambda: True if not any(_alive(pid) for pid in pids) else None,
+        poll(ctx.deadline.sub(seconds), lambda: True if not any(proc.alive(pid) for pid in pids) else None,
              what="the signalled processes to exit", first=0.02, longest=0.1)
     except DeadlineExceeded:
         pass  # the caller unmounts again and escalates to the kill signals
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def _status_file(ctx, point: str) -> str:
@@ -389,30 +381,11 @@ def _bounded(ctx, mount, check) -> None:
         if not mounts.is_network(mount.fstype, mount.source):
             check()
             return
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                # The child may stay stuck in the kernel after the agent exits: it must not hold the agent's
-                # stdout/stderr pipes open, or whoever reads them waits for it.
-                null = os.open(os.devnull, os.O_RDWR)
-                for fd in (0, 1, 2):
-                    os.dup2(null, fd)
-                check()
-                code = 0
-            finally:
-                os._exit(code)
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                if os.waitstatus_to_exitcode(status) != 0:
-                    raise OSError(5, "I/O check failed")
-                return
-            if ctx.deadline.expired():
-                import signal
-                os.kill(pid, signal.SIGKILL)  # takes effect once the server answers, if it ever does
-                raise OSError(110, f"I/O on {mount.point} did not finish before the monitor timeout")
-            ctx.deadline.sleep(0.05)
+        if not bounded.in_child(check, ctx.deadline, f"I/O on {mount.point}"):
+            raise OSError(5, "I/O check failed")
+    except bounded.TimedOut:
+        raise OCFError(OCFExit.ERR_GENERIC, f"depth {ctx.env.check_level} check of {mount.point} failed: "
+                                            "I/O did not finish before the monitor timeout") from None
     except OSError as exc:
         raise OCFError(OCFExit.ERR_GENERIC, f"depth {ctx.env.check_level} check of {mount.point} failed: "
                                             f"{exc.strerror or exc}") from None

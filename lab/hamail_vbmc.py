@@ -21,14 +21,14 @@ import threading
 import time
 from typing import Callable, Optional, Sequence
 
-from hamail.runner import CommandRunner, CommandNotFound, CommandTimeout
+from hamail.system.runner import CommandRunner, CommandNotFound, CommandTimeout
 from hamail.secret import Secret
 
 __all__ = [
     "PRIVILEGES", "CipherSuite", "SUITES", "Fault", "VbmcConfig", "PowerModel", "Vbmc", "aes_cbc",
 ]
 
-LOG = logging.getLogger("hamail.vbmc")
+LOG = logging.getLogger("hamail_vbmc")
 
 PRIVILEGES = {"callback": 1, "user": 2, "operator": 3, "administrator": 4}
 RMCP_HEADER = b"\x06\x00\xff\x07"
@@ -670,7 +670,7 @@ def _stop_daemon(pid_file: str, timeout: float = 10.0) -> int:
 
 
 def main(argv: Sequence[str]) -> int:
-    """Entry point of bin/hamail-vbmc."""
+    """Entry point of lab/hamail-vbmc."""
     import signal
     args = build_parser().parse_args(argv)
     if args.stop:
@@ -697,7 +697,7 @@ def main(argv: Sequence[str]) -> int:
     else:
         handler = logging.NullHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s hamail-vbmc[%(process)d] %(levelname)s %(message)s"))
-    root = logging.getLogger("hamail")
+    root = logging.getLogger("hamail_vbmc")
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if args.debug else logging.INFO)
     stop = threading.Event()

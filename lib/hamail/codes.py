@@ -1,8 +1,8 @@
-"""Exit codes of the OCF resource-agent API and of fence agents."""
+"""Named exit codes as cheap IntEnum look-alikes: the base of OCFExit (hamail.ocf) and FenceExit (hamail.fence)."""
 
 from __future__ import annotations
 
-__all__ = ["OCFExit", "FenceExit", "Code"]
+__all__ = ["Code", "CodeTable"]
 
 # These behave like IntEnum members (OCFExit.SUCCESS, OCFExit(7), .name, .value, iteration),
 # built by hand because importing enum and creating enum classes costs ~7 ms at every agent run.
@@ -27,7 +27,7 @@ class Code(int):
     __str__ = __repr__
 
 
-class _Codes(type):
+class CodeTable(type):
     """Metaclass giving a table of Codes enum-style lookup: Table(7) is the member of value 7."""
 
     def __new__(mcs, name, bases, namespace):
@@ -50,28 +50,3 @@ class _Codes(type):
 
     def __contains__(cls, value) -> bool:
         return int(value) in cls._by_value
-
-
-class OCFExit(metaclass=_Codes):
-    """OCF exit codes; keep in sync with Pacemaker's include/crm/common/results.h (enum ocf_exitcode)."""
-
-    SUCCESS = 0
-    ERR_GENERIC = 1
-    ERR_ARGS = 2
-    ERR_UNIMPLEMENTED = 3
-    ERR_PERM = 4
-    ERR_INSTALLED = 5
-    ERR_CONFIGURED = 6
-    NOT_RUNNING = 7
-    RUNNING_PROMOTED = 8
-    FAILED_PROMOTED = 9
-    DEGRADED = 190
-    DEGRADED_PROMOTED = 191
-
-
-class FenceExit(metaclass=_Codes):
-    """Exit codes of the fence-agent API (FenceAgentAPI.md)."""
-
-    SUCCESS = 0
-    ERROR = 1
-    STATUS_OFF = 2

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 
-from hamail import netaddr
-from hamail.clock import DeadlineExceeded, poll
-from hamail.exitcodes import OCFExit
-from hamail.metadata import ActionSpec, AgentSpec
-from hamail.ocf import Agent, ConfigError, OCFError
-from hamail.params import Kind, Param, ParamTable
-from hamail.statefile import StateFile, rsctmp
+from hamail.agents.ipaddr2 import netlink
+from hamail.ocf import ActionSpec, Agent, AgentSpec, ConfigError, Kind, OCFError, OCFExit, Param, ParamTable
+from hamail.system import proc
+from hamail.system.clock import DeadlineExceeded, poll
+from hamail.system.files import StateFile, rsctmp
+from hamail.system.runner import run_detached
 
 PARAMS = ParamTable(
     Param("ip", Kind.STRING, "IPv4 or IPv6 address",
@@ -113,14 +112,14 @@ class Target:
 
     def __init__(self, family: int, packed: bytes, prefix, nic, index, broadcast=None, label=""):
         self.family, self.packed, self.prefix, self.nic, self.index = family, packed, prefix, nic, index
-        self.text = netaddr.ip_text(family, packed)
+        self.text = netlink.ip_text(family, packed)
         self.broadcast, self.label = broadcast, label
         self.lo = bool(nic) and nic.startswith("lo")
 
     @property
     def v4(self) -> bool:
         """Whether this is an IPv4 address."""
-        return self.family == netaddr.AF_INET
+        return self.family == netlink.AF_INET
 
 
 # ---------------------------------------------------------------- parsing and resolution
@@ -129,11 +128,11 @@ def _parsed(ctx) -> Target:
     """The address, prefix and nic as given (no routing lookup); ConfigError on malformed values."""
     cfg = ctx.config
     try:
-        family, packed = netaddr.parse_ip(cfg.ip or "")
+        family, packed = netlink.parse_ip(cfg.ip or "")
         if cfg.unique_clone_address and ctx.env.meta("clone"):
-            packed = netaddr.offset_ip(packed, int(ctx.env.meta("clone") or 0))
-        prefix = netaddr.parse_prefix(family, cfg.cidr_netmask) if cfg.cidr_netmask else None
-    except netaddr.AddressError as exc:
+            packed = netlink.offset_ip(packed, int(ctx.env.meta("clone") or 0))
+        prefix = netlink.parse_prefix(family, cfg.cidr_netmask) if cfg.cidr_netmask else None
+    except netlink.AddressError as exc:
         raise ConfigError(str(exc)) from None
     nic, label = (cfg.nic or "").strip(), cfg.iflabel or ""
     if ":" in nic:  # heartbeat's old nic:label form
@@ -141,7 +140,7 @@ def _parsed(ctx) -> Target:
     if nic and (len(nic) > 15 or "/" in nic or not nic.isprintable() or " " in nic):
         raise ConfigError(f"nic {nic!r} is not a valid interface name")
     if nic.startswith("lo"):
-        prefix = 32 if family == netaddr.AF_INET else 128  # a VIP on loopback must not claim a subnet
+        prefix = 32 if family == netlink.AF_INET else 128  # a VIP on loopback must not claim a subnet
     return Target(family, packed, prefix, nic or None, None, label=label)
 
 
@@ -162,10 +161,10 @@ def _check_options(ctx, target: Target) -> None:
                                   f"alphanumeric characters")
         if cfg.broadcast and cfg.broadcast not in ("+", "-"):
             try:
-                family, _ = netaddr.parse_ip(cfg.broadcast)
-            except netaddr.AddressError:
+                family, _ = netlink.parse_ip(cfg.broadcast)
+            except netlink.AddressError:
                 family = 0
-            if family != netaddr.AF_INET:
+            if family != netlink.AF_INET:
                 raise ConfigError(f"broadcast {cfg.broadcast!r} is not an IPv4 address, '+' or '-'")
     else:
         if cfg.lvs_support:
@@ -176,10 +175,10 @@ def _check_options(ctx, target: Target) -> None:
 def _preferred_lft(text: str) -> int:
     text = (text or "forever").strip().lower()
     if text in ("forever", "infinity"):
-        return netaddr.FOREVER
+        return netlink.FOREVER
     if text.endswith("sec"):
         text = text[:-3]
-    if not text.isdigit() or int(text) >= netaddr.FOREVER:
+    if not text.isdigit() or int(text) >= netlink.FOREVER:
         raise ConfigError(f"preferred_lft {text!r} is not a number of seconds or 'forever'")
     return int(text)
 
@@ -193,7 +192,7 @@ def _index(nic: str):
         return None
 
 
-def _resolve(ctx, nl: netaddr.Netlink, target: Target, broadcast: bool = True) -> Target:
+def _resolve(ctx, nl: netlink.Netlink, target: Target, broadcast: bool = True) -> Target:
     """Fill in nic, prefix (and for start the broadcast) from the routing table where the user left them out."""
     if target.nic:
         target.index = _index(target.nic)
@@ -202,7 +201,7 @@ def _resolve(ctx, nl: netaddr.Netlink, target: Target, broadcast: bool = True) -
     if target.nic is None or target.prefix is None:
         names = {link.index: link.name for link in nl.links()}
         try:
-            route = netaddr.find_route(nl.routes(target.family), target.family, target.packed, target.prefix,
+            route = netlink.find_route(nl.routes(target.family), target.family, target.packed, target.prefix,
                                        target.index, names)
         except LookupError as exc:
             # The route depends on this node's network, not on the configuration: another node may do.
@@ -217,20 +216,20 @@ def _resolve(ctx, nl: netaddr.Netlink, target: Target, broadcast: bool = True) -
     return target
 
 
-def _broadcast(ctx, nl: netaddr.Netlink, target: Target):
+def _broadcast(ctx, nl: netlink.Netlink, target: Target):
     text = ctx.config.broadcast
     if text == "+" or (not text and target.prefix <= 30):
-        computed = netaddr.broadcast_of(target.packed, target.prefix)
+        computed = netlink.broadcast_of(target.packed, target.prefix)
         if not text:  # prefer what the interface's own address of this subnet uses
-            for addr in nl.addresses(netaddr.AF_INET):
+            for addr in nl.addresses(netlink.AF_INET):
                 if (addr.index == target.index and addr.prefix == target.prefix and addr.broadcast
-                        and netaddr.in_prefix(addr.local, target.packed, target.prefix)):
+                        and netlink.in_prefix(addr.local, target.packed, target.prefix)):
                     return addr.broadcast
         return computed
     if text == "-":
-        return netaddr.network_of(target.packed, target.prefix)
+        return netlink.network_of(target.packed, target.prefix)
     if text:
-        return netaddr.parse_ip(text)[1]
+        return netlink.parse_ip(text)[1]
     return None
 
 
@@ -291,75 +290,53 @@ def _lvs_sysctl_file(ctx) -> StateFile:
 def _lvs_arp_setup(ctx) -> None:
     saved = _lvs_sysctl_file(ctx)
     if saved.read() is None:
-        saved.write("\n".join(f"{name}={netaddr.read_sysctl(name)}" for name, _ in _LVS_SYSCTLS))
+        saved.write("\n".join(f"{name}={netlink.read_sysctl(name)}" for name, _ in _LVS_SYSCTLS))
     for name, value in _LVS_SYSCTLS:
-        netaddr.write_sysctl(name, value)
+        netlink.write_sysctl(name, value)
 
 
-def _lvs_arp_restore(ctx, nl: netaddr.Netlink) -> None:
+def _lvs_arp_restore(ctx, nl: netlink.Netlink) -> None:
     """Restore the ARP sysctls once no LVS VIP is left on loopback."""
     saved = _lvs_sysctl_file(ctx)
     text = saved.read()
     if text is None:
         return
     lo = _index("lo")
-    others = [a for a in nl.addresses(netaddr.AF_INET) if a.index == lo and a.scope == 0]
+    others = [a for a in nl.addresses(netlink.AF_INET) if a.index == lo and a.scope == 0]
     if others:
         ctx.log.info("keeping LVS ARP settings: %s still on lo", ", ".join(a.text for a in others))
         return
     for line in text.splitlines():
         name, _, value = line.partition("=")
-        netaddr.write_sysctl(name, value)
+        netlink.write_sysctl(name, value)
     saved.remove()
 
 
 # ---------------------------------------------------------------- announcements
 
-def _announce(ctx, target: Target, link: netaddr.Link, count: int) -> None:
+def _announce(ctx, target: Target, link: netlink.Link, count: int) -> None:
     cfg = ctx.config
     interval = cfg.arp_interval / 1000.0
     if target.v4:
         reply = "-A" in (cfg.send_arp_opts or "").split()
-        netaddr.send_garp(target.nic, link.mac, target.packed, count, interval, reply=reply,
+        netlink.send_garp(target.nic, link.mac, target.packed, count, interval, reply=reply,
                           sleep=ctx.deadline.sleep)
     else:
-        netaddr.send_unsolicited_na(target.index, link.mac, target.packed, count, interval,
+        netlink.send_unsolicited_na(target.index, link.mac, target.packed, count, interval,
                                     sleep=ctx.deadline.sleep)
 
 
-def _announce_in_background(ctx, target: Target, link: netaddr.Link) -> str:
-    """Fork a detached sender; its 'pid:starttime' so stop can kill it and nothing else."""
-    pid = os.fork()
-    if pid == 0:  # the child: detach from the agent's pipes so pacemaker-execd is not kept waiting
-        code = 0
-        try:
-            os.setsid()
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            _announce(ctx, target, link, ctx.config.arp_count)
-        except BaseException:  # nothing to report to: the agent has already answered
-            code = 1
-        os._exit(code)
-    return f"{pid}:{_starttime(pid)}"
-
-
-def _starttime(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return ""
-    # A zombie (already finished, not yet reaped) is not worth signalling.
-    return "" if len(fields) < 20 or fields[0] == "Z" else fields[19]
+def _announce_in_background(ctx, target: Target, link: netlink.Link) -> str:
+    """Announce from a detached child; its identity ('pid:starttime') so stop can kill it and nothing else."""
+    return run_detached(lambda: _announce(ctx, target, link, ctx.config.arp_count))
 
 
 def _kill_sender(ctx, record: str) -> None:
-    pid, _, start = record.partition(":")
-    if pid.isdigit() and start and _starttime(int(pid)) == start:
+    pid = proc.same_process(record)
+    if pid is not None:
         import signal
         try:
-            os.kill(int(pid), signal.SIGTERM)
+            os.kill(pid, signal.SIGTERM)
             ctx.log.info("stopped the background ARP/NA sender %s", pid)
         except ProcessLookupError:
             pass
@@ -373,22 +350,22 @@ def validate(ctx) -> None:
     _check_options(ctx, target)
     if ctx.action in ("start", "validate-all"):
         _require_netns(ctx)
-        with netaddr.Netlink() as nl:
+        with netlink.Netlink() as nl:
             _resolve(ctx, nl, target)
 
 
-def _present(nl: netaddr.Netlink, target: Target) -> list:
+def _present(nl: netlink.Netlink, target: Target) -> list:
     return [a for a in nl.addresses(target.family) if a.local == target.packed and a.index == target.index]
 
 
 def start(ctx) -> int:
     """Add the address (after a duplicate check where asked), bring the link up, wait for DAD, announce."""
     _require_netns(ctx)
-    with netaddr.Netlink() as nl:
+    with netlink.Netlink() as nl:
         target = _resolve(ctx, nl, _parsed(ctx))
         link = nl.link(target.index)
         existing = _present(nl, target)
-        if existing and not existing[0].flags & netaddr.IFA_F_DADFAILED:
+        if existing and not existing[0].flags & netlink.IFA_F_DADFAILED:
             ctx.log.info("%s is already on %s", target.text, target.nic)
             if not _read_state(ctx):
                 _write_state(ctx, {"nic": target.nic, "prefix": existing[0].prefix})
@@ -405,16 +382,16 @@ def start(ctx) -> int:
     return OCFExit.SUCCESS
 
 
-def _configure(ctx, nl: netaddr.Netlink, target: Target, link: netaddr.Link) -> None:
+def _configure(ctx, nl: netlink.Netlink, target: Target, link: netlink.Link) -> None:
     cfg = ctx.config
     if cfg.lvs_support and not target.lo:
         _drop_loopback_copy(ctx, nl, target)
     if cfg.run_arping and target.v4 and not target.lo:
-        other = netaddr.arp_probe(target.nic, link.mac, target.packed, min(1.0, ctx.deadline.remaining()))
+        other = netlink.arp_probe(target.nic, link.mac, target.packed, min(1.0, ctx.deadline.remaining()))
         if other:
             raise OCFError(OCFExit.ERR_GENERIC, f"IPv4 address collision: {target.text} is in use by "
                                                 f"{other.hex(':')} on {target.nic}")
-    if not link.flags & netaddr.IFF_UP:
+    if not link.flags & netlink.IFF_UP:
         ctx.log.info("bringing %s up", target.nic)
         nl.set_up(target.index)
     if target.lo and target.v4:
@@ -423,21 +400,21 @@ def _configure(ctx, nl: netaddr.Netlink, target: Target, link: netaddr.Link) -> 
         _addrlabel(ctx, "add", target)
     flags = 0
     if not target.v4 and (cfg.nodad or target.lo):
-        flags |= netaddr.IFA_F_NODAD
+        flags |= netlink.IFA_F_NODAD
     if cfg.noprefixroute:
-        flags |= netaddr.IFA_F_NOPREFIXROUTE
+        flags |= netlink.IFA_F_NOPREFIXROUTE
     label = f"{target.nic}:{target.label}" if target.label and target.v4 else ""
-    preferred = netaddr.FOREVER if target.v4 else _preferred_lft(cfg.preferred_lft)
+    preferred = netlink.FOREVER if target.v4 else _preferred_lft(cfg.preferred_lft)
     ctx.log.info("adding %s/%s to %s", target.text, target.prefix, target.nic)
     try:
         nl.add_address(target.family, target.packed, target.prefix, target.index, flags=flags,
                        broadcast=target.broadcast, label=label, preferred=preferred)
-    except netaddr.NetlinkError as exc:
+    except netlink.NetlinkError as exc:
         raise OCFError(OCFExit.ERR_GENERIC, f"cannot add {target.text}/{target.prefix} to {target.nic}: "
                                             f"{exc.strerror}") from None
     if target.lo or cfg.arp_count == 0:
         return
-    if not target.v4 and not flags & netaddr.IFA_F_NODAD:
+    if not target.v4 and not flags & netlink.IFA_F_NODAD:
         _wait_dad(ctx, nl, target)
     background = cfg.arp_bg if cfg.arp_bg is not None else target.v4
     if background:
@@ -448,17 +425,17 @@ def _configure(ctx, nl: netaddr.Netlink, target: Target, link: netaddr.Link) -> 
         _announce(ctx, target, nl.link(target.index), cfg.arp_count)
 
 
-def _wait_dad(ctx, nl: netaddr.Netlink, target: Target) -> None:
+def _wait_dad(ctx, nl: netlink.Netlink, target: Target) -> None:
     """Wait while the IPv6 address is tentative; a duplicate elsewhere fails the start."""
     def settled():
         found = _present(nl, target)
         if not found:
             raise OCFError(OCFExit.ERR_GENERIC, f"{target.text} disappeared from {target.nic} during DAD")
         flags = found[0].flags
-        if flags & netaddr.IFA_F_DADFAILED:
+        if flags & netlink.IFA_F_DADFAILED:
             raise OCFError(OCFExit.ERR_GENERIC, f"duplicate address detection failed for {target.text} on "
                                                 f"{target.nic} (dadfailed): another host uses it")
-        return None if flags & netaddr.IFA_F_TENTATIVE else True
+        return None if flags & netlink.IFA_F_TENTATIVE else True
     try:
         poll(ctx.deadline, settled, what="DAD", factor=1.5, longest=0.25)
     except DeadlineExceeded:
@@ -466,7 +443,7 @@ def _wait_dad(ctx, nl: netaddr.Netlink, target: Target) -> None:
                        f"{target.text} still tentative (DAD) when the start timed out") from None
 
 
-def _undo(ctx, nl: netaddr.Netlink, target: Target) -> None:
+def _undo(ctx, nl: netlink.Netlink, target: Target) -> None:
     try:
         nl.delete_address(target.family, target.packed, target.prefix, target.index)
         if target.lo and target.v4:
@@ -478,9 +455,9 @@ def _undo(ctx, nl: netaddr.Netlink, target: Target) -> None:
     _state(ctx).remove()
 
 
-def _drop_loopback_copy(ctx, nl: netaddr.Netlink, target: Target) -> None:
+def _drop_loopback_copy(ctx, nl: netlink.Netlink, target: Target) -> None:
     lo = _index("lo")
-    for addr in nl.addresses(netaddr.AF_INET):
+    for addr in nl.addresses(netlink.AF_INET):
         if addr.index == lo and addr.local == target.packed:
             ctx.log.info("removing %s from lo (lvs_support)", target.text)
             nl.delete_address(addr.family, addr.local, addr.prefix, lo)
@@ -494,7 +471,7 @@ def _addrlabel(ctx, verb: str, target: Target) -> None:
         raise OCFError(OCFExit.ERR_GENERIC, f"ip addrlabel add: {result.first_error_line()}")
 
 
-def _stop_target(ctx, nl: netaddr.Netlink, state: dict):
+def _stop_target(ctx, nl: netlink.Netlink, state: dict):
     """What to remove: the recorded interface, else what the parameters resolve to; None when nothing."""
     target = _parsed(ctx)
     nic = state.get("nic") or target.nic
@@ -523,13 +500,13 @@ def stop(ctx) -> int:
     state = _read_state(ctx)
     if state.get("sender"):
         _kill_sender(ctx, state["sender"])
-    with netaddr.Netlink() as nl:
+    with netlink.Netlink() as nl:
         target = _stop_target(ctx, nl, state)
         if target is not None:
             ctx.log.info("removing %s/%s from %s", target.text, target.prefix, target.nic)
             try:
                 nl.delete_address(target.family, target.packed, target.prefix, target.index)
-            except netaddr.NetlinkError as exc:
+            except netlink.NetlinkError as exc:
                 raise OCFError(OCFExit.ERR_GENERIC, f"cannot remove {target.text} from {target.nic}: "
                                                     f"{exc.strerror}") from None
             if ctx.config.lvs_support and target.v4 and not target.lo:
@@ -545,12 +522,12 @@ def stop(ctx) -> int:
     return OCFExit.SUCCESS
 
 
-def _move_to_loopback(ctx, nl: netaddr.Netlink, target: Target) -> None:
+def _move_to_loopback(ctx, nl: netlink.Netlink, target: Target) -> None:
     """lvs_support: keep serving the VIP locally (as an LVS real server) without answering ARP for it."""
     _lvs_arp_setup(ctx)
     try:
         nl.add_address(target.family, target.packed, 32, _index("lo"))
-    except netaddr.NetlinkError as exc:
+    except netlink.NetlinkError as exc:
         if exc.errno != 17:  # EEXIST
             raise
     ctx.log.info("moved %s to lo (lvs_support)", target.text)
@@ -562,7 +539,7 @@ def monitor(ctx) -> int:
         return OCFExit.NOT_RUNNING
     target = _parsed(ctx)
     state = _read_state(ctx)
-    with netaddr.Netlink() as nl:
+    with netlink.Netlink() as nl:
         nic = target.nic or state.get("nic")
         if nic:
             target.nic, target.index, target.lo = nic, _index(nic), nic.startswith("lo")
@@ -578,7 +555,7 @@ def monitor(ctx) -> int:
             found = [a for a in found if a.prefix == target.prefix]
         if not found:
             return OCFExit.NOT_RUNNING
-        if found[0].flags & netaddr.IFA_F_DADFAILED:
+        if found[0].flags & netlink.IFA_F_DADFAILED:
             ctx.log.error("%s on %s failed duplicate address detection", target.text, target.nic)
             return OCFExit.NOT_RUNNING
         if ctx.config.check_link_status and not target.lo:
@@ -589,7 +566,7 @@ def monitor(ctx) -> int:
                 return OCFExit.NOT_RUNNING
         if ctx.config.arp_count_refresh and target.v4 and not target.lo:
             link = nl.link(target.index)
-            netaddr.send_garp(target.nic, link.mac, target.packed, ctx.config.arp_count_refresh,
+            netlink.send_garp(target.nic, link.mac, target.packed, ctx.config.arp_count_refresh,
                               ctx.config.arp_interval / 1000.0, sleep=ctx.deadline.sleep)
     return OCFExit.SUCCESS
 

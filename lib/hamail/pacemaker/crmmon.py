@@ -3,9 +3,9 @@
 import dataclasses
 from typing import Mapping, Optional
 
-from hamail.clock import Deadline
+from hamail.system.clock import Deadline
 from hamail.pacemaker import PacemakerError
-from hamail.runner import CommandRunner
+from hamail.system.runner import CommandRunner
 
 __all__ = ["NodeStatus", "FenceEvent", "ResourceStatus", "ClusterStatus", "parse_crm_mon", "read_cluster_status"]
 
@@ -98,6 +98,12 @@ class ClusterStatus:
             if completed is not None and completed >= since:
                 return True
         return False
+
+    def last_fenced(self, node: str) -> Optional[float]:
+        """When the newest successful off/reboot of node completed (epoch s), None when the history has none."""
+        times = [e.completed_epoch for e in self.fencing if e.target == node and e.succeeded
+                 and e.action in ("off", "reboot") and e.completed_epoch is not None]
+        return max(times) if times else None
 
     def node_attribute(self, node: str, name: str) -> Optional[str]:
         """A node's attribute as crm_mon shows it (transient and permanent), None when absent."""

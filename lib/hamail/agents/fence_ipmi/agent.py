@@ -15,12 +15,12 @@ import struct
 import threading
 from collections.abc import Callable
 
-from hamail.clock import Deadline
-from hamail.fencing import (
+from hamail.system.clock import Deadline
+from hamail.fence.agent import (
     AUTHENTICATION, BMC, COMMON_OPTIONS, PRIVILEGE, TIMEOUT, UNREACHABLE, FenceAgent, FenceError, FenceOptions,
     PowerDevice, fence_option,
 )
-from hamail.log import FenceLog
+from hamail.fence.log import FenceLog
 from hamail.params import Kind
 from hamail.secret import Secret
 
@@ -238,11 +238,11 @@ def _bounded(call: Callable[[], object], deadline: Deadline, what: str):
 
 
 def import_pyghmi_session() -> object:
-    """pyghmi's session module, its AES-CBC done by libcrypto directly when that works (see hamail.aes).
+    """pyghmi's session module, its AES-CBC done by libcrypto directly when that works (see hamail.agents.fence_ipmi.aes).
 
     pyghmi calls cryptography's default_backend() while its module is imported, only to hand the result to
     Cipher(); the backend's import is most of fence_ipmi's run time. So the import runs with default_backend
-    answering None, then the module's Cipher is replaced by hamail.aes's. If pyghmi does not have that shape
+    answering None, then the module's Cipher is replaced by hamail.agents.fence_ipmi.aes's. If pyghmi does not have that shape
     (another version), or HAMAIL_IPMI_AES=cryptography, or libcrypto is unusable, it is imported as it is.
     """
     import os
@@ -252,7 +252,7 @@ def import_pyghmi_session() -> object:
         return sys.modules[name]
     libcrypto = None
     if os.environ.get("HAMAIL_IPMI_AES") != "cryptography":
-        from hamail.aes import CbcCipher, open_libcrypto
+        from hamail.agents.fence_ipmi.aes import CbcCipher, open_libcrypto
         libcrypto = open_libcrypto()
     if libcrypto is not None:
         from cryptography.hazmat import backends

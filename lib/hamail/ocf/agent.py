@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import sys
 
-from hamail.clock import Deadline, DeadlineExceeded, SystemClock
-from hamail.exitcodes import OCFExit
-from hamail.log import Log, Scrubber
-from hamail.metadata import build_metadata
-from hamail.runner import CommandNotFound, CommandRunner, CommandTimeout
+from hamail.ocf.exitcodes import OCFExit
+from hamail.ocf.log import Log
+from hamail.ocf.metadata import build_metadata
+from hamail.pacemaker import PacemakerError
+from hamail.system.clock import Deadline, DeadlineExceeded, SystemClock
+from hamail.system.log import Scrubber
+from hamail.system.runner import CommandNotFound, CommandRunner, CommandTimeout
 
 # Agents start every few seconds on every node: no dataclasses/typing/logging/subprocess imports
 # here; they load only when an action needs them.
@@ -166,17 +168,18 @@ def run(agent: Agent, argv, environ=None, *, stdout=None, stderr=None, runner=No
     ctx = Context(agent.spec, action, env, config, errors, deadline, runner, clock, log)
     try:
         return int(_dispatch(agent, ctx))
+    except NotInstalled as exc:
+        return _missing(ctx, stderr, scrubber, exc.reason)
     except OCFError as exc:
         return _fail(ctx, stderr, scrubber, exc.code, exc.reason)
     except DeadlineExceeded as exc:
         return _fail(ctx, stderr, scrubber, OCFExit.ERR_GENERIC, f"{action}: {exc}")
     except CommandTimeout as exc:
         return _fail(ctx, stderr, scrubber, OCFExit.ERR_GENERIC, f"{action}: {exc}")
+    except PacemakerError as exc:  # the cluster did not answer: retryable
+        return _fail(ctx, stderr, scrubber, OCFExit.ERR_GENERIC, f"{action}: {exc}")
     except CommandNotFound as exc:
-        if action == "monitor" and env.is_probe:  # software absent on this node: nothing of ours runs here
-            log.info("probe: %s: reporting not running", exc)
-            return OCFExit.NOT_RUNNING
-        return _fail(ctx, stderr, scrubber, OCFExit.ERR_INSTALLED, str(exc))
+        return _missing(ctx, stderr, scrubber, str(exc))
     except Exception as exc:  # the contract: a one-line reason, the traceback only in the debug log
         import traceback
         log.debug("unexpected exception in %s:\n%s", action, traceback.format_exc())
@@ -191,14 +194,7 @@ def _dispatch(agent: Agent, ctx: Context) -> int:
         return _stop(agent, ctx)
     if action == "notify":
         return _notify(agent, ctx)
-    try:
-        _validate(agent, ctx)
-    except OCFError as exc:
-        # A probe must not fail for software or configuration absent on this node.
-        if action == "monitor" and ctx.env.is_probe and exc.code is OCFExit.ERR_INSTALLED:
-            ctx.log.info("probe: %s: reporting not running", exc.reason)
-            return OCFExit.NOT_RUNNING
-        raise
+    _validate(agent, ctx)
     if action == "validate-all":
         return OCFExit.SUCCESS
     return agent.actions[action](ctx)
@@ -251,6 +247,19 @@ def _reason(stderr, environ, text: str) -> None:
     prefix = environ.get("OCF_EXIT_REASON_PREFIX", "ocf-exit-reason:")
     stderr.write(f"{prefix}{_one_line(text)}\n")
     stderr.flush()
+
+
+def _missing(ctx: Context, stderr, scrubber: Scrubber, reason: str) -> int:
+    """The one place that decides what software or files missing on this node mean.
+
+    A probe reports "not running": nothing of ours can run where the software is absent, and a failed probe
+    would make Pacemaker stop the resource everywhere. Any other action fails with OCF_ERR_INSTALLED, which
+    bans the resource from this node only. Agents raise NotInstalled; the runner raises CommandNotFound.
+    """
+    if ctx.action == "monitor" and ctx.env.is_probe:
+        ctx.log.info("probe: %s: reporting not running", scrubber.scrub(reason))
+        return OCFExit.NOT_RUNNING
+    return _fail(ctx, stderr, scrubber, OCFExit.ERR_INSTALLED, reason)
 
 
 def _fail(ctx: Context, stderr, scrubber: Scrubber, code: OCFExit, reason: str) -> int:

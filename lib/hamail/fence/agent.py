@@ -11,11 +11,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from hamail.clock import Clock, Deadline, DeadlineExceeded, SystemClock, poll
-from hamail.exitcodes import FenceExit
-from hamail.log import FenceLog, Scrubber
+from hamail.system.clock import Clock, Deadline, DeadlineExceeded, SystemClock, poll
+from hamail.fence.exitcodes import FenceExit
+from hamail.fence.log import FenceLog
+from hamail.system.log import Scrubber
 from hamail.params import Config, Kind, Param
-from hamail.runner import CommandNotFound, CommandRunner, CommandTimeout
+from hamail.system.runner import CommandNotFound, CommandRunner, CommandTimeout
 from hamail.secret import Secret
 
 # Every fencing and every stonith monitor starts a process: this module avoids dataclasses, typing, logging,

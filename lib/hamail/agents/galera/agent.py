@@ -1,22 +1,22 @@
 """ocf:hamail:galera: a promotable MariaDB Galera agent that recovers the cluster by itself, safely.
 
 Roles as in ocf:heartbeat:galera: Unpromoted = mariadbd NOT running, its recovered position published as
-transient node attributes; Promoted = mariadbd running in the Primary component. The bootstrap choice is
-hamail.galera_recovery.decide (pure); this module does the I/O around it.
+transient node attributes; Promoted = mariadbd running in the Primary component. Who bootstraps is decided by
+hamail.agents.galera.recovery.decide (pure); positions reads where this node's data ends, server runs
+mariadbd and asks it for its status (PyMySQL, through hamail.adapters.mysql). This module declares the
+parameters and the actions, and gathers what the decision needs from Pacemaker.
 """
 
 from __future__ import annotations
 
 import os
 
-from hamail.exitcodes import OCFExit
-from hamail.metadata import ActionSpec, AgentSpec
-from hamail.ocf import Agent, ConfigError, Context, OCFError, main
-from hamail.params import Kind, Param, ParamTable
+from hamail.agents.galera import positions, server
+from hamail.agents.galera.server import JOINED, JOINING
+from hamail.ocf import ActionSpec, Agent, AgentSpec, ConfigError, Context, Kind, NotInstalled, OCFError, OCFExit
+from hamail.ocf import Param, ParamTable, main
 
 PROMOTED_SCORE = 100
-# wsrep_local_state numbers (Galera's gcs node states).
-JOINING, DONOR, JOINED, SYNCED = 1, 2, 3, 4
 
 PARAMS = ParamTable(
     Param("binary", Kind.PATH, "MariaDB server binary",
@@ -97,7 +97,7 @@ SPEC = AgentSpec(
 
 def _names(ctx: Context) -> tuple[list[str], dict[str, str], str]:
     """Pacemaker nodes of the Galera cluster (address order), pacemaker->galera names, this node's name."""
-    from hamail.galera_recovery import parse_address, parse_host_map
+    from hamail.agents.galera.recovery import parse_address, parse_host_map
     try:
         hosts = parse_address(ctx.config.wsrep_cluster_address)
     except ValueError as exc:
@@ -127,16 +127,14 @@ def validate(ctx: Context) -> None:
     """Checks beyond types: address and host map, files this node needs."""
     _names(ctx)
     cfg = ctx.config
-    if not os.access(cfg.binary, os.X_OK):
-        from hamail.ocf import NotInstalled
+    if ctx.runner.find(cfg.binary) is None:
         raise NotInstalled(f"server binary {cfg.binary} is not installed or not executable")
     if not os.path.isfile(cfg.config):
-        from hamail.ocf import NotInstalled
         raise NotInstalled(f"config file {cfg.config} does not exist")
     if not os.path.isdir(cfg.datadir) and not cfg.enable_creation:
         raise ConfigError(f"datadir {cfg.datadir} does not exist (set enable_creation=true to create it)")
     if cfg.credentials_file:
-        _credentials(ctx)  # a readable-by-others or malformed file is a configuration error on every action
+        server.credentials(ctx)  # a readable-by-others or malformed file is a configuration error on every action
     import pwd
     try:
         pwd.getpwnam(cfg.user)
@@ -144,22 +142,12 @@ def validate(ctx: Context) -> None:
         raise ConfigError(f"user {cfg.user} does not exist") from None
 
 
-def _credentials(ctx: Context):
-    from hamail.mysql import Credentials, MySQLError, load_credentials
-    if ctx.config.credentials_file:
-        try:
-            return load_credentials(ctx.config.credentials_file)
-        except MySQLError as exc:
-            raise ConfigError(str(exc)) from None
-    return Credentials(ctx.config.check_user or "root", ctx.config.check_passwd or None)
-
-
 def _attr(ctx: Context, name: str) -> str:
     return f"{ctx.env.clone_base}-{name}"
 
 
 def _state_path(ctx: Context) -> str:
-    from hamail.statefile import rsctmp
+    from hamail.system.files import rsctmp
     return os.path.join(rsctmp(ctx.env.raw), f"hamail-galera-{ctx.env.clone_base}.json")
 
 
@@ -177,7 +165,7 @@ def _load_state(ctx: Context) -> dict | None:
 
 def _save_state(ctx: Context, state: dict) -> None:
     import json
-    from hamail.statefile import StateFile
+    from hamail.system.files import StateFile
     path = _state_path(ctx)
     StateFile(os.path.dirname(path), os.path.basename(path)).write(json.dumps(state, sort_keys=True))
 
@@ -189,232 +177,15 @@ def _drop_state(ctx: Context) -> None:
         pass
 
 
-def _server_pid(ctx: Context) -> int | None:
-    """The pid of the running server (from the pid file, checked against /proc), else None."""
-    try:
-        with open(ctx.config.pid, encoding="ascii") as handle:
-            pid = int(handle.read().strip() or "0")
-    except (OSError, ValueError):
-        return None
-    if pid <= 1:
-        return None
-    try:
-        with open(f"/proc/{pid}/comm", encoding="ascii") as handle:
-            comm = handle.read().strip()
-    except OSError:
-        return None
-    return pid if comm in ("mariadbd", "mysqld") else None
-
-
-def _connect(ctx: Context, timeout: float = 5.0):
-    from hamail.mysql import connect
-    return connect(ctx.config.socket, _credentials(ctx), min(timeout, max(0.5, ctx.deadline.remaining())))
-
-
-def _wsrep_status(ctx: Context) -> dict[str, str]:
-    """The wsrep status variables; AccessDenied becomes a configuration error."""
-    from hamail.mysql import AccessDenied, read_status
-    try:
-        return read_status(ctx.config.socket, _credentials(ctx), min(5.0, max(0.5, ctx.deadline.remaining())))
-    except AccessDenied as exc:
-        user = _credentials(ctx).user
-        raise ConfigError(f"check user {user!r} cannot log in: {exc}") from None
-
-
-def _primary_ok(status: dict[str, str]) -> tuple[bool, str]:
-    """Whether a status says Primary, Synced/Donor and ready, and a one-line description."""
-    cluster = status.get("wsrep_cluster_status", "?")
-    state = int(status.get("wsrep_local_state", "0") or 0)
-    desc = (f"wsrep_cluster_status={cluster} wsrep_local_state={state}"
-            f"({status.get('wsrep_local_state_comment', '?')}) wsrep_ready={status.get('wsrep_ready', '?')} "
-            f"wsrep_cluster_size={status.get('wsrep_cluster_size', '?')}")
-    ok = cluster == "Primary" and state in (SYNCED, DONOR) and status.get("wsrep_ready") == "ON"
-    return ok, desc
-
-
-# -------------------------------------------------------------------------- files in the datadir
-
-def _read_grastate(ctx: Context):
-    """(GraState or None when absent, raw text); OCFError if the file exists but cannot be used."""
-    from hamail.galera_recovery import parse_grastate
-    path = os.path.join(ctx.config.datadir, "grastate.dat")
-    try:
-        with open(path, encoding="utf-8", errors="strict") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        return None, ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OCFError(OCFExit.ERR_GENERIC, f"{path} is unreadable ({exc}); fix or move it aside by hand") from None
-    try:
-        return parse_grastate(text), text
-    except ValueError as exc:
-        raise OCFError(OCFExit.ERR_GENERIC, f"{path} is unreadable ({exc}); fix or move it aside by hand") from None
-
-
-def _rewrite(path: str, text: str) -> None:
-    """Replace a datadir file atomically, keeping owner, group and mode; no backup copy is left behind."""
-    info = os.stat(path)
-    tmp = f"{path}.hamail.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, info.st_mode & 0o7777)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chown(tmp, info.st_uid, info.st_gid)
-        os.chmod(tmp, info.st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _set_safe_to_bootstrap(ctx: Context, value: bool) -> bool:
-    """Set safe_to_bootstrap in grastate.dat; returns the previous value."""
-    from hamail.galera_recovery import set_safe_to_bootstrap
-    state, text = _read_grastate(ctx)
-    if state is None:
-        return False
-    if state.safe_to_bootstrap != value:
-        _rewrite(os.path.join(ctx.config.datadir, "grastate.dat"), set_safe_to_bootstrap(text, value))
-        ctx.log.info("grastate.dat: safe_to_bootstrap %d -> %d", int(state.safe_to_bootstrap), int(value))
-    return state.safe_to_bootstrap
-
-
-def _read_view(ctx: Context):
-    """(last Primary view from gvwstate.dat, when it was written) or (None, None); an empty file is removed
-    (codership/galera#354)."""
-    from hamail.galera_recovery import parse_gvwstate
-    path = os.path.join(ctx.config.datadir, "gvwstate.dat")
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            written = os.fstat(handle.fileno()).st_mtime
-            text = handle.read()
-    except OSError:
-        return None, None
-    if not text.strip():
-        ctx.log.warning("empty %s: removing it, it would prevent the next start (codership/galera#354)", path)
-        os.unlink(path)
-        return None, None
-    view = parse_gvwstate(text)
-    return view, (written if view is not None else None)
-
-
-def _prepare_dirs(ctx: Context) -> None:
-    """Directories for the pid file and socket (on tmpfs they vanish at boot), owned by the server user."""
-    import grp
-    import pwd
-    uid = pwd.getpwnam(ctx.config.user).pw_uid
-    try:
-        gid = grp.getgrnam(ctx.config.group).gr_gid
-    except KeyError:
-        gid = pwd.getpwnam(ctx.config.user).pw_gid
-    for path in {os.path.dirname(ctx.config.pid), os.path.dirname(ctx.config.socket)}:
-        if not os.path.isdir(path):
-            os.makedirs(path, mode=0o755)
-            os.chown(path, uid, gid)
-    if not os.path.isdir(os.path.join(ctx.config.datadir, "mysql")):
-        if not ctx.config.enable_creation:
-            if not os.path.isdir(ctx.config.datadir):
-                raise ConfigError(f"datadir {ctx.config.datadir} does not exist")
-            raise ConfigError(f"datadir {ctx.config.datadir} holds no database (set enable_creation=true to create one)")
-        os.makedirs(ctx.config.datadir, mode=0o750, exist_ok=True)
-        os.chown(ctx.config.datadir, uid, gid)
-        ctx.log.info("enable_creation: initialising %s", ctx.config.datadir)
-        result = ctx.runner.run(["mariadb-install-db", f"--defaults-file={ctx.config.config}", f"--datadir={ctx.config.datadir}",
-                          f"--user={ctx.config.user}", "--wsrep-on=OFF", "--skip-test-db"])
-        if not result.ok:
-            raise OCFError(OCFExit.ERR_GENERIC, f"mariadb-install-db failed: {result.first_error_line()}")
-
-
-def _server_argv(ctx: Context, *extra: str) -> list[str]:
-    import shlex
-    cfg = ctx.config
-    return [cfg.binary, f"--defaults-file={cfg.config}", f"--pid-file={cfg.pid}", f"--socket={cfg.socket}",
-            f"--datadir={cfg.datadir}", f"--user={cfg.user}", *shlex.split(cfg.additional_parameters or ""), *extra]
-
-
-# ------------------------------------------------------------------------------ recovery position
-
-def _recover(ctx: Context) -> dict:
-    """This node's position: grastate.dat after a clean shutdown, else --wsrep-recover (with the known quirks)."""
-    state, _ = _read_grastate(ctx)
-    view, written = _read_view(ctx)
-    info = {"no_grastate": state is None, "view": view.encode() if view else "",
-            "view_time": str(int(written)) if written else ""}
-    if state is not None and state.has_position:
-        ctx.log.info("position from grastate.dat: %s:%d safe_to_bootstrap=%d", state.uuid, state.seqno,
-                     int(state.safe_to_bootstrap))
-        info.update(uuid=state.uuid, seqno=state.seqno, safe_to_bootstrap=state.safe_to_bootstrap)
-        return info
-    ctx.log.info("grastate.dat %s: running --wsrep-recover", "is absent" if state is None else
-                 f"has no position ({state.uuid}:{state.seqno})")
-    rec = _run_recovery(ctx)
-    if not rec.found and rec.prepared:
-        ctx.log.warning("--wsrep-recover found %d prepared transaction(s): rolling back with --tc-heuristic-recover",
-                        rec.prepared)
-        rec = _run_recovery(ctx, "--tc-heuristic-recover=rollback")
-        if rec.found and state is not None:
-            # The rolled-back transactions may have committed elsewhere: make this node take a full
-            # state transfer when it joins, and avoid choosing it to bootstrap (no_grastate).
-            info["no_grastate"] = True
-    if not rec.found:
-        raise OCFError(OCFExit.ERR_GENERIC, "unable to detect the last committed seqno: --wsrep-recover reported no "
-                       "position" + (f" ({rec.prepared} prepared transactions)" if rec.prepared else "")
-                       + f"; see {ctx.config.log}")
-    ctx.log.info("position from --wsrep-recover: %s:%d", rec.uuid, rec.seqno)
-    info.update(uuid=rec.uuid, seqno=rec.seqno,
-                safe_to_bootstrap=bool(state is not None and state.safe_to_bootstrap))
-    return info
-
-
-def _run_recovery(ctx: Context, *extra: str):
-    """Run the server with --wsrep-recover into a private log file and parse it."""
-    import pwd
-    import tempfile
-    from hamail.galera_recovery import parse_recovery_log
-    user = pwd.getpwnam(ctx.config.user)
-    fd, log = tempfile.mkstemp(prefix="hamail-galera-recover.", suffix=".log")
-    try:
-        os.fchown(fd, user.pw_uid, user.pw_gid)
-        os.close(fd)
-        # --wsrep-cluster-address: with wsrep_sst_method=rsync and no address in my.cnf the server refuses to
-        # recover; --wsrep-recover never connects to it. The pid file and socket are the recovery's own.
-        argv = [a for a in _server_argv(ctx) if not a.startswith(("--pid-file=", "--socket="))]
-        argv += [f"--pid-file={log}.pid", f"--socket={log}.sock", "--wsrep-recover",
-                 f"--wsrep-cluster-address={ctx.config.wsrep_cluster_address}", f"--log-error={log}", *extra]
-        result = ctx.runner.run(argv, deadline=ctx.deadline, timeout=max(5.0, ctx.deadline.remaining() - 2))
-        with open(log, encoding="utf-8", errors="replace") as handle:
-            text = handle.read()
-        text += "\n" + result.stderr
-        rec = parse_recovery_log(text)
-        if not rec.found and rec.redirect and os.path.isfile(rec.redirect):
-            with open(rec.redirect, encoding="utf-8", errors="replace") as handle:
-                rec = parse_recovery_log(handle.read())
-        if not rec.found:
-            tail = [line for line in text.splitlines() if "ERROR" in line][-3:]
-            ctx.log.error("--wsrep-recover (rc %d) gave no position: %s", result.rc, " | ".join(tail) or "(no errors)")
-        return rec
-    finally:
-        for path in (log, f"{log}.pid", f"{log}.sock"):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-
-
 # ------------------------------------------------------------------------------ Pacemaker side
 
 def _attributes(ctx: Context):
-    from hamail.pacemaker import Attributes
+    from hamail.pacemaker.attributes import Attributes
     return Attributes(ctx.runner, ctx.deadline)
 
 
 def _scores(ctx: Context, node: str | None = None):
-    from hamail.pacemaker import PromotionScore
+    from hamail.pacemaker.scores import PromotionScore
     return PromotionScore(ctx.runner, ctx.env.instance, node or ctx.env.node_name,
                           ctx.env.raw.get("OCF_RESKEY_crm_feature_set", ""), ctx.deadline)
 
@@ -445,9 +216,9 @@ def _withdraw(ctx: Context) -> None:
 
 def _decision(ctx: Context):
     """Gather every node's report from crm_mon (attributes, roles, fencing history) and decide (pure logic in
-    hamail.galera_recovery); log the decision with everything it was based on."""
-    from hamail.crmmon import read_cluster_status
-    from hamail.galera_recovery import NodeReport, View, decide, fencing_cutoff
+    hamail.agents.galera.recovery); log the decision with everything it was based on."""
+    from hamail.pacemaker.crmmon import read_cluster_status
+    from hamail.agents.galera.recovery import NodeReport, View, decide, fencing_cutoff
     nodes, _, me = _names(ctx)
     status = read_cluster_status(ctx.runner, ctx.deadline)
     base = ctx.env.clone_base
@@ -475,7 +246,7 @@ def _decision(ctx: Context):
     for node in nodes:
         if cutoff is None or node in online_now or reports[node].reported:
             continue
-        recorded[node] = _recorded_fencing(ctx, node)
+        recorded[node] = _fencing_records(ctx).recorded(node)
         if status.was_fenced(node, since=cutoff) or (recorded[node] or 0) >= cutoff:
             fenced.add(node)
     fenced = frozenset(fenced)
@@ -490,43 +261,28 @@ def _decision(ctx: Context):
     return decision
 
 
+def _fencing_records(ctx: Context):
+    from hamail.pacemaker.fencing import FencingRecords
+    return FencingRecords(ctx.runner, _attr(ctx, "fenced-at"), ctx.deadline)
+
+
 def _record_fencings(ctx: Context) -> None:
     """While this Primary component lacks nodes, copy their fencings from the history into the CIB.
 
     Pacemaker keeps the fencing history in pacemaker-fenced's memory only: after the survivors lose power
     too, nobody remembers that the missing node was fenced, and recovery would wait for it forever. The
-    record is a permanent node attribute <resource>-fenced-at (epoch seconds of the latest fencing), which
-    the CIB keeps on disk; a record older than the survivors' last Primary view (see view_change_time)
-    never counts, so a stale one is harmless. Only a Promoted monitor of a shrunk component pays for this.
+    record (hamail.pacemaker.fencing, permanent node attribute <resource>-fenced-at) survives that; a record
+    older than the survivors' last Primary view (see view_change_time) never counts, so a stale one is
+    harmless. Only a Promoted monitor of a shrunk component pays for this.
     """
     nodes, _, me = _names(ctx)
     try:
-        from hamail.crmmon import read_cluster_status
+        from hamail.pacemaker.crmmon import read_cluster_status
         status = read_cluster_status(ctx.runner, ctx.deadline)
-        online = set(status.online_nodes())
-        for node in nodes:
-            if node == me or node in online:
-                continue
-            times = [e.completed_epoch for e in status.fencing if e.target == node and e.succeeded
-                     and e.action in ("off", "reboot") and e.completed_epoch is not None]
-            if not times or int(max(times)) <= (_recorded_fencing(ctx, node) or 0):
-                continue
-            result = ctx.runner.run(["crm_attribute", "-N", node, "-n", _attr(ctx, "fenced-at"), "-l", "forever",
-                                       "-v", str(int(max(times)))], deadline=ctx.deadline, timeout=10)
-            if result.ok:
-                ctx.log.info("recorded the fencing of %s (completed %s) for a later recovery", node,
-                             _when(max(times)))
-            else:
-                ctx.log.warning("cannot record the fencing of %s: %s", node, result.first_error_line())
+        for node, completed in _fencing_records(ctx).record_missing(status, nodes, me):
+            ctx.log.info("recorded the fencing of %s (completed %s) for a later recovery", node, _when(completed))
     except Exception as exc:  # bookkeeping for a later outage must never fail a healthy monitor
         ctx.log.warning("cannot record fencings of missing nodes: %s", exc)
-
-
-def _recorded_fencing(ctx: Context, node: str) -> int | None:
-    """The fencing time recorded in the CIB for node (crm_mon shows no attributes of offline nodes)."""
-    result = ctx.runner.run(["crm_attribute", "-N", node, "-n", _attr(ctx, "fenced-at"), "-l", "forever",
-                               "-G", "-q"], deadline=ctx.deadline, timeout=10)
-    return _number(result.stdout.strip()) if result.ok else None
 
 
 def _number(text: str | None) -> int | None:
@@ -569,111 +325,16 @@ def _apply_decision(ctx: Context, state: dict) -> str:
     return wait
 
 
-# ------------------------------------------------------------------------------ server lifecycle
-
-def _start_server(ctx: Context, *extra: str) -> None:
-    """Launch the server detached (it outlives this action), then wait until it answers on the socket."""
-    import subprocess
-    from hamail.mysql import AccessDenied, MySQLError, Unavailable
-    # The address always goes on the command line: the option file may lack it, and then the server
-    # refuses to start with wsrep_sst_method=rsync (and heartbeat galera passes it the same way).
-    argv = _server_argv(ctx, f"--log-error={ctx.config.log}",
-                        f"--wsrep-cluster-address={ctx.config.wsrep_cluster_address}", *extra)
-    ctx.log.info("starting %s", " ".join(argv))
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True, close_fds=True, env=ctx.runner.environment())
-    from hamail.clock import DeadlineExceeded, poll
-
-    def answering():
-        """The server's status once it answers; None while it starts; OCFError if it died."""
-        if proc.poll() is not None and _server_pid(ctx) is None:
-            raise OCFError(OCFExit.ERR_GENERIC, f"server exited with {proc.returncode} while starting; "
-                           f"see {ctx.config.log}" + _log_errors(ctx))
-        try:
-            with _connect(ctx, 2.0) as conn:
-                return conn.status()
-        except AccessDenied:
-            raise
-        except (Unavailable, MySQLError):
-            return None
-    try:
-        poll(ctx.deadline, answering, what="the server to answer", longest=1.0)
-    except AccessDenied as exc:
-        raise ConfigError(f"check user {_credentials(ctx).user!r} cannot log in: {exc}") from None
-    except DeadlineExceeded:
-        raise OCFError(OCFExit.ERR_GENERIC, "the server did not answer on its socket before the timeout"
-                       + _log_errors(ctx)) from None
-
-
-def _log_errors(ctx: Context) -> str:
-    """The last ERROR lines of the server's log, for exit reasons."""
-    try:
-        with open(ctx.config.log, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - 16384))
-            lines = handle.read().decode(errors="replace").splitlines()
-    except OSError:
-        return ""
-    errors = [line.split("[ERROR]", 1)[-1].strip() for line in lines if "[ERROR]" in line]
-    return (": " + " | ".join(errors[-2:])) if errors else ""
-
-
-def _stop_server(ctx: Context) -> None:
-    """TERM the server and wait for it (a clean Galera shutdown writes grastate.dat); KILL when time runs out."""
-    import signal
-    from hamail.clock import DeadlineExceeded, poll
-    pid = _server_pid(ctx)
-    if pid is None:
-        return
-    ctx.log.info("stopping server pid %d", pid)
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        poll(ctx.deadline.sub(max(1.0, ctx.deadline.remaining() - 5)), lambda: True if _gone(pid) else None,
-             what="the server to stop", longest=0.5)
-        return
-    except DeadlineExceeded:
-        ctx.log.warning("server pid %d ignored SIGTERM until the deadline: killing it", pid)
-    parent = _parent(pid)
-    for victim in ([parent] if parent else []) + [pid]:
-        try:
-            os.kill(victim, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    poll(ctx.deadline, lambda: True if _gone(pid) else None, what="the killed server to vanish", longest=0.2)
-
-
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _parent(pid: int) -> int | None:
-    """mysqld_safe, if it is the server's parent (it would restart a killed server)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
-        with open(f"/proc/{ppid}/comm", encoding="ascii") as handle:
-            return ppid if handle.read().strip() in ("mysqld_safe", "mariadbd-safe") else None
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 # ------------------------------------------------------------------------------ actions
 
 def start(ctx: Context) -> int:
     """Unpromoted start: recover and publish this node's position, then take part in the bootstrap decision."""
-    if _server_pid(ctx) is not None:
-        status = _wsrep_status(ctx)
+    if server.pid(ctx) is not None:
+        status = server.wsrep_status(ctx)
         raise OCFError(OCFExit.ERR_GENERIC, f"the server is already running outside the cluster's control "
-                       f"({_primary_ok(status)[1]}); stop it first")
-    _prepare_dirs(ctx)
-    info = _recover(ctx)
+                       f"({server.primary_ok(status)[1]}); stop it first")
+    server.prepare_dirs(ctx)
+    info = positions.recover(ctx)
     _publish(ctx, info)
     state = {"uuid": info["uuid"], "seqno": info["seqno"], "score": "unset"}
     _save_state(ctx, state)
@@ -685,7 +346,7 @@ def start(ctx: Context) -> int:
 
 def stop(ctx: Context) -> int:
     """Stop the server cleanly and withdraw everything this instance published."""
-    _stop_server(ctx)
+    server.stop(ctx)
     had_state = _load_state(ctx) is not None
     _drop_state(ctx)
     try:
@@ -702,19 +363,19 @@ class GaleraResource:
 
     def observe(self, ctx: Context):
         """Promoted when the server runs Primary and Synced/Donor; joiners within the allowance are degraded."""
-        from hamail.mysql import MySQLError
+        from hamail.adapters.mysql import MySQLError
         from hamail.promotable import Observation, Role
         # The state file (json) is read only off the healthy Promoted path: that path runs every 10 s.
-        if _server_pid(ctx) is None:
+        if server.pid(ctx) is None:
             if _load_state(ctx) is None:
                 return Observation(Role.STOPPED)
             return Observation(Role.UNPROMOTED, keep_score=True)
         try:
-            status = _wsrep_status(ctx)
+            status = server.wsrep_status(ctx)
         except MySQLError as exc:
             return Observation(Role.PROMOTED, healthy=False, reason=f"server running but not answering: {exc}",
                                keep_score=True)
-        ok, desc = _primary_ok(status)
+        ok, desc = server.primary_ok(status)
         if ok:
             if ctx.env.check_level >= 10:
                 self.read_check(ctx)
@@ -739,12 +400,12 @@ class GaleraResource:
 
     def read_check(self, ctx: Context) -> None:
         """Depth 10: a real read query as check_user (a wedged server passes status queries)."""
-        from hamail.mysql import MySQLError
+        from hamail.adapters.mysql import MySQLError
         try:
-            with _connect(ctx) as conn:
+            with server.connect(ctx) as conn:
                 conn.query("SELECT COUNT(*) FROM information_schema.SCHEMATA")
         except MySQLError as exc:
-            raise OCFError(OCFExit.FAILED_PROMOTED, f"read query as {_credentials(ctx).user!r} failed: {exc}") from None
+            raise OCFError(OCFExit.FAILED_PROMOTED, f"read query as {server.credentials(ctx).user!r} failed: {exc}") from None
 
     def do_promote(self, ctx: Context) -> None:
         """Bootstrap (the chosen node) or join (a Primary exists); refuse otherwise."""
@@ -755,19 +416,19 @@ class GaleraResource:
         if decision.action == "join":
             state["joining_since"] = time.time()
             _save_state(ctx, state)
-            _start_server(ctx)
+            server.start(ctx)
             return
         if decision.action == "bootstrap" and decision.node == me:
-            previous = _set_safe_to_bootstrap(ctx, True)
+            previous = positions.set_safe_to_bootstrap(ctx, True)
             state["joining_since"] = time.time()
             state["bootstrap"] = True
             _save_state(ctx, state)
             ctx.log.info("bootstrapping a new Primary component: %s", decision.reason)
             try:
-                _start_server(ctx, "--wsrep-new-cluster")
+                server.start(ctx, "--wsrep-new-cluster")
             except BaseException:
-                if _server_pid(ctx) is None and not previous:
-                    _set_safe_to_bootstrap(ctx, False)
+                if server.pid(ctx) is None and not previous:
+                    positions.set_safe_to_bootstrap(ctx, False)
                 raise
             return
         raise OCFError(OCFExit.ERR_GENERIC, f"no Primary component to join and this node is not the bootstrap node "
@@ -775,12 +436,7 @@ class GaleraResource:
 
     def do_demote(self, ctx: Context) -> None:
         """Stop the server; the next observation is Unpromoted."""
-        _stop_server(ctx)
-
-
-def _resource(ctx: Context):
-    from hamail.promotable import PromotableResource
-    return PromotableResource(GaleraResource(), _scores(ctx))
+        server.stop(ctx)
 
 
 def monitor(ctx: Context) -> int:
@@ -803,20 +459,20 @@ def monitor(ctx: Context) -> int:
 
 def promote(ctx: Context) -> int:
     """Start the server as bootstrap or joiner; return once it is Primary (Synced, or transferring state)."""
-    from hamail.clock import DeadlineExceeded, poll
+    from hamail.system.clock import DeadlineExceeded, poll
     impl = GaleraResource()
     state = _load_state(ctx)
     if state is None:
         raise OCFError(OCFExit.ERR_GENERIC, "cannot promote: the instance is not started")
-    if _server_pid(ctx) is None:
+    if server.pid(ctx) is None:
         impl.do_promote(ctx)
     last: list = []
 
     def settled():
         """The status once Primary and Synced (or transferring late in the timeout), else None."""
-        status = _wsrep_status(ctx)
+        status = server.wsrep_status(ctx)
         last[:] = [status]
-        ok, _ = _primary_ok(status)
+        ok, _ = server.primary_ok(status)
         if ok:
             return status
         # A joiner in SST/IST is Primary but not yet Synced: past half the promote timeout, hand the
@@ -830,9 +486,9 @@ def promote(ctx: Context) -> int:
         status = poll(ctx.deadline.sub(max(1.0, ctx.deadline.remaining() - 3)), settled,
                       what="Primary and Synced", longest=1.0)
     except DeadlineExceeded:
-        desc = _primary_ok(last[0])[1] if last else "no status"
+        desc = server.primary_ok(last[0])[1] if last else "no status"
         raise OCFError(OCFExit.ERR_GENERIC, f"promote: not Primary before the timeout ({desc})") from None
-    ok, desc = _primary_ok(status)
+    ok, desc = server.primary_ok(status)
     ctx.log.info("promote: %s (%s)", "done" if ok else "joined, state transfer continues under sync_allowance", desc)
     state = _load_state(ctx) or {}
     was_bootstrap = state.get("bootstrap")
@@ -867,11 +523,11 @@ def _promote_everyone(ctx: Context) -> None:
 
 def demote(ctx: Context) -> int:
     """Stop the server, then publish the position its clean shutdown left in grastate.dat."""
-    _stop_server(ctx)
+    server.stop(ctx)
     _scores(ctx).delete()
     if _load_state(ctx) is None:
         return OCFExit.SUCCESS
-    info = _recover(ctx)
+    info = positions.recover(ctx)
     _publish(ctx, info)
     state = {"uuid": info["uuid"], "seqno": info["seqno"], "score": None}
     _save_state(ctx, state)

@@ -1,0 +1,1 @@
+"""stonith:fence_ipmi: agent (options), and the IPMI device over pyghmi."""

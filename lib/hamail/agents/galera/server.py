@@ -1,0 +1,181 @@
+"""The mariadbd process of one Galera node: its files and directories, starting it (through the runner's
+spawn) until it answers, stopping it cleanly, and asking it for its wsrep status through the PyMySQL adapter."""
+
+from __future__ import annotations
+
+import os
+
+from hamail.ocf import ConfigError, Context, OCFError, OCFExit
+from hamail.system import proc
+
+__all__ = ["JOINING", "DONOR", "JOINED", "SYNCED", "credentials", "pid", "connect", "wsrep_status", "primary_ok",
+           "prepare_dirs", "argv", "start", "stop", "log_errors"]
+
+# wsrep_local_state numbers (Galera's gcs node states).
+JOINING, DONOR, JOINED, SYNCED = 1, 2, 3, 4
+SERVER_NAMES = ("mariadbd", "mysqld")
+# A wrapper that restarts a server it sees die: killed with the server when a stop runs out of time.
+SAFE_WRAPPERS = ("mysqld_safe", "mariadbd-safe")
+
+
+def credentials(ctx: Context):
+    """The check credentials: credentials_file when set (a ConfigError if unusable), else check_user/passwd."""
+    from hamail.adapters.mysql import Credentials, MySQLError, load_credentials
+    if ctx.config.credentials_file:
+        try:
+            return load_credentials(ctx.config.credentials_file)
+        except MySQLError as exc:
+            raise ConfigError(str(exc)) from None
+    return Credentials(ctx.config.check_user or "root", ctx.config.check_passwd or None)
+
+
+def pid(ctx: Context) -> int | None:
+    """The pid of the running server (from the pid file, checked against /proc), else None."""
+    try:
+        with open(ctx.config.pid, encoding="ascii") as handle:
+            number = int(handle.read().strip() or "0")
+    except (OSError, ValueError):
+        return None
+    if number <= 1:
+        return None
+    return number if proc.comm(number) in SERVER_NAMES else None
+
+
+def connect(ctx: Context, timeout: float = 5.0):
+    """A PyMySQL connection over the socket, bounded by timeout and the action's deadline."""
+    from hamail.adapters.mysql import connect as mysql_connect
+    return mysql_connect(ctx.config.socket, credentials(ctx), min(timeout, max(0.5, ctx.deadline.remaining())))
+
+
+def wsrep_status(ctx: Context) -> dict[str, str]:
+    """The wsrep status variables; AccessDenied becomes a configuration error."""
+    from hamail.adapters.mysql import AccessDenied, global_status
+    try:
+        return global_status(ctx.config.socket, credentials(ctx), min(5.0, max(0.5, ctx.deadline.remaining())))
+    except AccessDenied as exc:
+        raise ConfigError(f"check user {credentials(ctx).user!r} cannot log in: {exc}") from None
+
+
+def primary_ok(status: dict[str, str]) -> tuple[bool, str]:
+    """Whether a status says Primary, Synced/Donor and ready, and a one-line description."""
+    cluster = status.get("wsrep_cluster_status", "?")
+    state = int(status.get("wsrep_local_state", "0") or 0)
+    desc = (f"wsrep_cluster_status={cluster} wsrep_local_state={state}"
+            f"({status.get('wsrep_local_state_comment', '?')}) wsrep_ready={status.get('wsrep_ready', '?')} "
+            f"wsrep_cluster_size={status.get('wsrep_cluster_size', '?')}")
+    ok = cluster == "Primary" and state in (SYNCED, DONOR) and status.get("wsrep_ready") == "ON"
+    return ok, desc
+
+
+def prepare_dirs(ctx: Context) -> None:
+    """Directories for the pid file and socket (on tmpfs they vanish at boot), owned by the server user; with
+    enable_creation, a new database in an empty datadir (mariadb-install-db, bounded by the deadline)."""
+    import grp
+    import pwd
+    cfg = ctx.config
+    uid = pwd.getpwnam(cfg.user).pw_uid
+    try:
+        gid = grp.getgrnam(cfg.group).gr_gid
+    except KeyError:
+        gid = pwd.getpwnam(cfg.user).pw_gid
+    for path in {os.path.dirname(cfg.pid), os.path.dirname(cfg.socket)}:
+        if not os.path.isdir(path):
+            os.makedirs(path, mode=0o755)
+            os.chown(path, uid, gid)
+    if os.path.isdir(os.path.join(cfg.datadir, "mysql")):
+        return
+    if not cfg.enable_creation:
+        if not os.path.isdir(cfg.datadir):
+            raise ConfigError(f"datadir {cfg.datadir} does not exist")
+        raise ConfigError(f"datadir {cfg.datadir} holds no database (set enable_creation=true to create one)")
+    os.makedirs(cfg.datadir, mode=0o750, exist_ok=True)
+    os.chown(cfg.datadir, uid, gid)
+    ctx.log.info("enable_creation: initialising %s", cfg.datadir)
+    result = ctx.run(["mariadb-install-db", f"--defaults-file={cfg.config}", f"--datadir={cfg.datadir}",
+                      f"--user={cfg.user}", "--wsrep-on=OFF", "--skip-test-db"])
+    if not result.ok:
+        raise OCFError(OCFExit.ERR_GENERIC, f"mariadb-install-db failed: {result.first_error_line()}")
+
+
+def argv(ctx: Context, *extra: str) -> list[str]:
+    """The server's command line: the configured binary, files and user, additional_parameters, then extra."""
+    import shlex
+    cfg = ctx.config
+    return [cfg.binary, f"--defaults-file={cfg.config}", f"--pid-file={cfg.pid}", f"--socket={cfg.socket}",
+            f"--datadir={cfg.datadir}", f"--user={cfg.user}", *shlex.split(cfg.additional_parameters or ""), *extra]
+
+
+def start(ctx: Context, *extra: str) -> None:
+    """Launch the server detached (it outlives this action), then wait until it answers on the socket."""
+    from hamail.adapters.mysql import AccessDenied, MySQLError
+    from hamail.system.clock import DeadlineExceeded, poll
+    # The address always goes on the command line: the option file may lack it, and then the server
+    # refuses to start with wsrep_sst_method=rsync (and heartbeat galera passes it the same way).
+    command = argv(ctx, f"--log-error={ctx.config.log}",
+                   f"--wsrep-cluster-address={ctx.config.wsrep_cluster_address}", *extra)
+    ctx.log.info("starting %s", " ".join(command))
+    daemon = ctx.runner.spawn(command)
+
+    def answering():
+        """The server's status once it answers; None while it starts; OCFError if it died."""
+        if daemon.poll() is not None and pid(ctx) is None:
+            raise OCFError(OCFExit.ERR_GENERIC, f"server exited with {daemon.returncode} while starting; "
+                           f"see {ctx.config.log}" + log_errors(ctx))
+        try:
+            with connect(ctx, 2.0) as conn:
+                return conn.status()
+        except AccessDenied:
+            raise
+        except MySQLError:
+            return None
+    try:
+        poll(ctx.deadline, answering, what="the server to answer", longest=1.0)
+    except AccessDenied as exc:
+        raise ConfigError(f"check user {credentials(ctx).user!r} cannot log in: {exc}") from None
+    except DeadlineExceeded:
+        raise OCFError(OCFExit.ERR_GENERIC, "the server did not answer on its socket before the timeout"
+                       + log_errors(ctx)) from None
+
+
+def log_errors(ctx: Context) -> str:
+    """The last ERROR lines of the server's log, for exit reasons."""
+    try:
+        with open(ctx.config.log, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 16384))
+            lines = handle.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    errors = [line.split("[ERROR]", 1)[-1].strip() for line in lines if "[ERROR]" in line]
+    return (": " + " | ".join(errors[-2:])) if errors else ""
+
+
+def stop(ctx: Context) -> None:
+    """TERM the server and wait for it (a clean Galera shutdown writes grastate.dat); KILL when time runs out."""
+    import signal
+    from hamail.system.clock import DeadlineExceeded, poll
+    server = pid(ctx)
+    if server is None:
+        return
+    ctx.log.info("stopping server pid %d", server)
+    try:
+        os.kill(server, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+
+    def gone():
+        """True once the server has exited."""
+        return None if proc.alive(server) else True
+    try:
+        poll(ctx.deadline.sub(max(1.0, ctx.deadline.remaining() - 5)), gone, what="the server to stop", longest=0.5)
+        return
+    except DeadlineExceeded:
+        ctx.log.warning("server pid %d ignored SIGTERM until the deadline: killing it", server)
+    info = proc.stat(server)
+    wrapper = info.ppid if info is not None and proc.comm(info.ppid) in SAFE_WRAPPERS else None
+    for victim in ([wrapper] if wrapper else []) + [server]:
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    poll(ctx.deadline, gone, what="the killed server to vanish", longest=0.2)

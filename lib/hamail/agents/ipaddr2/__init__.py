@@ -1,0 +1,1 @@
+"""ocf:hamail:IPaddr2: agent (parameters and actions) and netlink (rtnetlink, GARP and unsolicited NA)."""

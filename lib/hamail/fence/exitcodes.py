@@ -1,0 +1,13 @@
+"""Exit codes of the fence-agent API."""
+
+from hamail.codes import CodeTable
+
+__all__ = ["FenceExit"]
+
+
+class FenceExit(metaclass=CodeTable):
+    """Exit codes of the fence-agent API (FenceAgentAPI.md)."""
+
+    SUCCESS = 0
+    ERROR = 1
+    STATUS_OFF = 2

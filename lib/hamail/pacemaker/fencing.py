@@ -1,0 +1,52 @@
+"""Durable fencing records: when a node was last fenced, kept in the CIB where it survives a total power loss.
+
+pacemaker-fenced keeps its fencing history in memory only: once every node has lost power, nobody remembers
+that a missing node was fenced, and a recovery that needs that proof would wait for it forever. A record is
+a permanent node attribute <name> holding the epoch seconds of the node's latest successful off/reboot,
+copied from the live history while the cluster still has it (galera's Promoted monitor; DRBD's fence-peer
+handler needs the same). Whether a record is recent enough to count is the caller's decision.
+"""
+
+from __future__ import annotations
+
+from hamail.pacemaker.attributes import PermanentAttributes
+
+__all__ = ["FencingRecords"]
+
+
+def _epoch(text: str | None) -> int | None:
+    try:
+        return int(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+
+
+class FencingRecords:
+    """Read and write the durable fencing records of one name (e.g. '<resource>-fenced-at')."""
+
+    def __init__(self, runner, name: str, deadline=None) -> None:
+        self._attrs = PermanentAttributes(runner, deadline)
+        self.name = name
+
+    def recorded(self, node: str) -> int | None:
+        """When node's latest recorded fencing completed (epoch seconds), None without a record."""
+        return _epoch(self._attrs.get(node, self.name))
+
+    def record(self, node: str, completed: float) -> None:
+        """Record a fencing of node that completed at `completed` (epoch seconds)."""
+        self._attrs.set(node, self.name, str(int(completed)))
+
+    def record_missing(self, status, nodes, me: str) -> list[tuple[str, int]]:
+        """Copy the newest successful fencing of every offline node in `nodes` from the live history (a
+        crmmon.ClusterStatus) into the CIB, where it is newer than the record; returns what was recorded."""
+        online = set(status.online_nodes())
+        done = []
+        for node in nodes:
+            if node == me or node in online:
+                continue
+            latest = status.last_fenced(node)
+            if latest is None or int(latest) <= (self.recorded(node) or 0):
+                continue
+            self.record(node, latest)
+            done.append((node, int(latest)))
+        return done
