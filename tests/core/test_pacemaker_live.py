@@ -28,6 +28,28 @@ def test_pacemaker_and_pcs_read_every_agents_metadata(cluster3, name):
     assert "Error" not in described.stderr
 
 
+def test_permanent_attributes_live_in_the_cib(cluster3):
+    out = py(cluster3, "node2", """
+        from hamail.pacemaker.attributes import PermanentAttributes
+        from hamail.system.runner import CommandRunner
+        attrs = PermanentAttributes(CommandRunner())
+        attrs.set("node3", "hamail-test-forever", "1700000000")
+        print(attrs.get("node3", "hamail-test-forever"), attrs.get("node3", "hamail-test-never-set"))
+    """)
+    assert out.split() == ["1700000000", "None"]
+    # in the CIB's nodes section (survives a restart of every node), not in attrd
+    cib = cluster3.run("node1", ["cibadmin", "--query", "--scope", "nodes"]).stdout
+    assert 'name="hamail-test-forever" value="1700000000"' in cib
+    py(cluster3, "node1", """
+        from hamail.pacemaker.attributes import PermanentAttributes
+        from hamail.system.runner import CommandRunner
+        attrs = PermanentAttributes(CommandRunner())
+        attrs.delete("node3", "hamail-test-forever")
+        attrs.delete("node3", "hamail-test-forever")  # absent is fine
+        assert attrs.get("node3", "hamail-test-forever") is None
+    """)
+
+
 def test_transient_attributes_cross_nodes(cluster3):
     py(cluster3, "node2", """
         from hamail.pacemaker.attributes import Attributes
@@ -136,6 +158,30 @@ def test_fencing_history_of_a_killed_node(cluster3):
                               "online": s.nodes["node3"].online}}))
         """)), 30, "the fencing to show in crm_mon")
         assert json.loads(out) == {"fenced": True, "old": False, "online": False}
+
+        # The durable record: node1 copies the fencing into the CIB; node2 reads it back; a second pass
+        # records nothing new. (What galera's Promoted monitor does for a recovery after total power loss.)
+        recorded = json.loads(py(cluster3, "node1", """
+            import json
+            from hamail.pacemaker.crmmon import read_cluster_status
+            from hamail.pacemaker.fencing import FencingRecords
+            from hamail.system.runner import CommandRunner
+            runner = CommandRunner()
+            records = FencingRecords(runner, "hamail-test-fenced-at")
+            status = read_cluster_status(runner)
+            first = records.record_missing(status, ["node1", "node2", "node3"], "node1")
+            again = records.record_missing(status, ["node1", "node2", "node3"], "node1")
+            print(json.dumps({"first": first, "again": again, "last": status.last_fenced("node3")}))
+        """))
+        assert [node for node, _ in recorded["first"]] == ["node3"] and recorded["again"] == []
+        assert recorded["first"][0][1] == int(recorded["last"]) >= int(before)
+        seen = py(cluster3, "node2", """
+            from hamail.pacemaker.fencing import FencingRecords
+            from hamail.system.runner import CommandRunner
+            print(FencingRecords(CommandRunner(), "hamail-test-fenced-at").recorded("node3"))
+        """).strip()
+        assert seen == str(recorded["first"][0][1])
     finally:
+        cluster3.run("node1", ["crm_attribute", "-N", "node3", "-n", "hamail-test-fenced-at", "-l", "forever", "-D"])
         cluster3.heal()
         cluster3.run("node1", ["stonith_admin", "--cleanup", "--history=node3"])

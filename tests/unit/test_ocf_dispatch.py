@@ -188,3 +188,31 @@ def test_a_tool_missing_on_this_node_is_not_running_for_a_probe_and_not_installe
                     stderr=err, runner=CommandRunner({"PATH": "/bin"}), clock=FakeClock())
     assert (probe, recurring) == (OCFExit.NOT_RUNNING, OCFExit.ERR_INSTALLED)
     assert "ocf-exit-reason:/nonexistent/postconf: not found" in err.getvalue()
+
+
+def test_software_found_missing_inside_an_action_counts_like_missing_in_validation():
+    # Before the one _missing() decision, NotInstalled raised by an action (not by validate) failed a probe
+    # with ERR_INSTALLED, which makes Pacemaker stop the resource everywhere.
+    def monitor(ctx):
+        raise NotInstalled("mariadbd is not installed on this node")
+    agent, _ = make({"monitor": monitor})
+    out, err = io.StringIO(), io.StringIO()
+    probe = run(agent, ["Test", "monitor"], {"OCF_RESKEY_CRM_meta_interval": "0"}, stdout=out, stderr=err,
+                runner=FakeRunner(), clock=FakeClock())
+    start = run(agent, ["Test", "monitor"], {"OCF_RESKEY_CRM_meta_interval": "10000"}, stdout=out, stderr=err,
+                runner=FakeRunner(), clock=FakeClock())
+    assert (probe, start) == (OCFExit.NOT_RUNNING, OCFExit.ERR_INSTALLED)
+    assert err.getvalue().count("ocf-exit-reason:mariadbd is not installed on this node") == 1
+
+
+def test_a_pacemaker_tool_failure_is_a_generic_failure_with_its_reason():
+    from hamail.pacemaker import PacemakerError
+
+    def start(ctx):
+        raise PacemakerError("cannot set galera-uuid on node1: connection to attrd refused")
+    agent, _ = make({"start": start})
+    out, err = io.StringIO(), io.StringIO()
+    rc = run(agent, ["Test", "start"], {}, stdout=out, stderr=err, runner=FakeRunner(), clock=FakeClock())
+    assert rc == OCFExit.ERR_GENERIC
+    assert "ocf-exit-reason:start: cannot set galera-uuid on node1: connection to attrd refused" in err.getvalue()
+    assert "internal error" not in err.getvalue()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+from hamail.system import proc
+
 __all__ = ["Mount", "mountinfo", "find_mount", "submounts", "canonical_dir", "resolve_device", "is_network",
            "holders", "same_source", "NETWORK_FSTYPES"]
 
@@ -192,12 +194,12 @@ def holders(point: str, exclude=()) -> dict:
     """Processes using point or anything beneath it, pid -> reason: by path, so other bind mounts of the
     same filesystem elsewhere (and their users) are not counted."""
     prefix = point.rstrip("/") + "/"
-    skip = {str(p) for p in exclude} | {str(os.getpid())}
+    skip = {int(p) for p in exclude} | {os.getpid()}
     found = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or pid in skip:
+    for pid in proc.pids():
+        if pid in skip:
             continue
-        reason = _process_holds(pid, point, prefix)
+        reason = _process_holds(str(pid), point, prefix)
         if reason:
-            found[int(pid)] = reason
+            found[pid] = reason
     return found
