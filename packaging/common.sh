@@ -33,24 +33,30 @@ source_date_epoch() {
     fi
 }
 
-# stage_tree DEST: copy lib/hamail, agents/, fence/ and bin/ into DEST.
+# What the packages are made of, relative to the checkout: the hamail package's library, agents and
+# fence agents, and the hamail-vbmc package's two lab files (the rest of lab/ is not packaged).
+STAGED_PATHS=(lib/hamail agents fence lab/hamail-vbmc lab/hamail_vbmc.py)
+
+# stage_tree DEST: copy STAGED_PATHS into DEST.
 # In a git checkout the file list is what git tracks plus untracked files it does not ignore: new
 # agents are packaged before they are committed, while __pycache__ and other ignored litter is not.
-# Outside git (an unpacked tarball) everything below those directories except byte code is taken.
+# Outside git (an unpacked tarball) everything below those paths except byte code is taken.
 stage_tree() {
     local dest="$1"
     rm -rf "$dest"
-    mkdir -p "$dest/lib" "$dest/agents" "$dest/fence" "$dest/bin"
+    mkdir -p "$dest/lib" "$dest/agents" "$dest/fence" "$dest/lab"
     (
         cd "$ROOT"
         if git rev-parse --git-dir >/dev/null 2>&1; then
-            git ls-files -z --cached --others --exclude-standard -- lib/hamail agents fence bin
+            git ls-files -z --cached --others --exclude-standard -- "${STAGED_PATHS[@]}"
         else
-            find lib/hamail agents fence bin -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0
+            find "${STAGED_PATHS[@]}" -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0
         fi | while IFS= read -r -d '' f; do
             # Tracked files deleted in the work tree are skipped rather than failing the copy.
             [[ -f "$f" ]] && printf '%s\0' "$f"
         done | LC_ALL=C sort -z | tar --null -T - -cf - | tar -xf - -C "$dest"
     )
     [[ -f "$dest/lib/hamail/__init__.py" ]] || die "staging failed: no lib/hamail/__init__.py in $dest"
+    [[ -f "$dest/lab/hamail-vbmc" && -f "$dest/lab/hamail_vbmc.py" ]] \
+        || die "staging failed: no lab/hamail-vbmc or lab/hamail_vbmc.py in $dest"
 }

@@ -1,4 +1,7 @@
-"""The .deb built by packaging/build-deb installs on this machine, every agent works from it, and it removes cleanly.
+"""The .debs built by packaging/build-deb install on this machine, every agent works from them, and they remove cleanly.
+
+build-deb makes two packages: hamail (library, OCF agents, fence agents) and hamail-vbmc (the lab's
+virtual BMC, which the product must neither ship nor depend on).
 
 The lab harness may have symlinked the checkout into the places the package installs to
 (/usr/lib/ocf/resource.d/hamail -> agents/, /usr/sbin/fence_X -> fence/fence_X): those symlinks are
@@ -16,11 +19,14 @@ import subprocess
 import pytest
 from lxml import etree
 
-from packaging_helpers import CLEAN_ENV, ROOT, build, checkout_files, expected_executables, library_files, version
+from packaging_helpers import (CLEAN_ENV, PRODUCT, ROOT, VBMC, VBMC_MODULE, VBMC_PROGRAM, build, checkout_files,
+                               expected_executables, is_vbmc_path, library_files, vbmc_executables, version)
 
-PACKAGE = "hamail"
+PACKAGES = (PRODUCT, VBMC)
 OCF_DIR = pathlib.Path("/usr/lib/ocf/resource.d/hamail")
-SITE_DIR = pathlib.Path("/usr/lib/python3/dist-packages/hamail")
+DIST_PACKAGES = pathlib.Path("/usr/lib/python3/dist-packages")
+SITE_DIR = DIST_PACKAGES / "hamail"
+VBMC_MODULE_PATH = DIST_PACKAGES / VBMC_MODULE
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="dpkg -i needs root")
 
@@ -59,7 +65,14 @@ def owned_paths(deb_file):
     return [path for path, is_dir in deb_entries(deb_file) if not is_dir or "hamail" in path]
 
 
+def depends(deb_file):
+    """Package names in the .deb's Depends field, without versions or architecture qualifiers."""
+    field = checked(["dpkg-deb", "-f", str(deb_file), "Depends"]).stdout
+    return [d.strip().split(" ")[0].split(":")[0] for d in field.split(",") if d.strip()]
+
+
 def sha256(path):
+    """Hex SHA-256 of a file's bytes."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -74,8 +87,8 @@ def lab_symlinks_set_aside(paths):
                 os.unlink(path)
             elif os.path.exists(path) and not os.path.isdir(path):
                 owner = run(["dpkg-query", "-S", path])
-                assert owner.stdout.startswith(f"{PACKAGE}:"), (
-                    f"{path} exists, is not a symlink and not from the {PACKAGE} package; refusing to overwrite it")
+                assert owner.stdout.split(":")[0] in PACKAGES, (
+                    f"{path} exists, is not a symlink and not from the {PACKAGES} packages; refusing to overwrite it")
         yield saved
     finally:
         for path, target in saved.items():
@@ -84,22 +97,23 @@ def lab_symlinks_set_aside(paths):
 
 
 def purge():
-    """Remove the package with its configuration; fine when it is not installed."""
-    return checked(["dpkg", "--purge", PACKAGE])
+    """Remove both packages with their configuration (hamail-vbmc first); fine when they are not installed."""
+    return checked(["dpkg", "--purge", VBMC, PRODUCT])
 
 
-def package_status():
-    return run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev}", PACKAGE]).stdout.strip()
+def package_status(package):
+    """dpkg's abbreviated status of a package ("ii" when installed), empty when dpkg does not know it."""
+    return run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev}", package]).stdout.strip()
 
 
 @pytest.fixture(scope="module")
-def installed(deb):
-    """The .deb installed with dpkg -i (the lab's symlinks set aside); purged and symlinks restored at the end."""
-    paths = owned_paths(deb)
+def installed(deb, vbmc_deb):
+    """Both .debs installed with dpkg -i (the lab's symlinks set aside); purged and symlinks restored at the end."""
+    paths = owned_paths(deb) + owned_paths(vbmc_deb)
     with lab_symlinks_set_aside(paths) as saved:
         try:
-            checked(["dpkg", "-i", str(deb)], env={**CLEAN_ENV, "DEBIAN_FRONTEND": "noninteractive"})
-            assert package_status() == "ii"
+            checked(["dpkg", "-i", str(deb), str(vbmc_deb)], env={**CLEAN_ENV, "DEBIAN_FRONTEND": "noninteractive"})
+            assert [package_status(p) for p in PACKAGES] == ["ii", "ii"]
             yield paths
         finally:
             purge()
@@ -107,36 +121,66 @@ def installed(deb):
         assert os.readlink(path) == target, f"lab symlink {path} not restored"
 
 
-def test_version_comes_from_the_library(deb):
-    assert checked(["dpkg-deb", "-f", str(deb), "Version"]).stdout.strip() == version()
+def test_version_comes_from_the_library(deb, vbmc_deb):
+    for package in (deb, vbmc_deb):
+        assert checked(["dpkg-deb", "-f", str(package), "Version"]).stdout.strip() == version(), package
 
 
 def test_control_declares_the_runtime_dependencies(deb):
-    depends = checked(["dpkg-deb", "-f", str(deb), "Depends"]).stdout
-    for name in ("python3", "python3-pyghmi", "python3-pymysql", "python3-lxml", "python3-daemon"):
-        assert name in [d.strip().split(" ")[0].split(":")[0] for d in depends.split(",")], (name, depends)
+    names = depends(deb)
+    for name in ("python3", "python3-pyghmi", "python3-pymysql", "python3-lxml"):
+        assert name in names, (name, names)
     assert "pacemaker" in checked(["dpkg-deb", "-f", str(deb), "Recommends"]).stdout
+
+
+def test_product_does_not_depend_on_the_simulator_or_python_daemon(deb):
+    names = depends(deb)
+    assert "python3-daemon" not in names and VBMC not in names, names
+    fields = checked(["dpkg-deb", "-f", str(deb), "Description", "Recommends", "Suggests"]).stdout
+    assert "vbmc" not in fields.lower(), fields
+
+
+def test_vbmc_depends_on_this_hamail_and_python_daemon(vbmc_deb):
+    assert {"python3", PRODUCT, "python3-daemon"} <= set(depends(vbmc_deb))
+    field = checked(["dpkg-deb", "-f", str(vbmc_deb), "Depends"]).stdout
+    assert f"{PRODUCT} (= {version()})" in [d.strip() for d in field.split(",")], field
+    description = checked(["dpkg-deb", "-f", str(vbmc_deb), "Description"]).stdout
+    assert description.startswith("virtual IPMI BMC for hamail labs and tests, not for production nodes"), description
 
 
 def test_deb_ships_every_file_of_the_checkout(deb):
     paths = set(deb_paths(deb))
     expected = {f"{OCF_DIR}/{n}" for n in checkout_files("agents")}
     expected |= {f"/usr/sbin/{n}" for n in checkout_files("fence")}
-    expected |= {f"/usr/bin/{n}" for n in checkout_files("bin")}
     expected |= {f"{SITE_DIR}/{name}" for name in library_files()}
     assert expected - paths == set()
     assert not [p for p in paths if "__pycache__" in p or p.endswith(".pyc")]
 
 
-def test_build_is_deterministic(deb):
-    first = sha256(deb)
-    assert sha256(build("build-deb")) == first
+def test_product_ships_no_simulator(deb):
+    paths = deb_paths(deb)
+    assert not [p for p in paths if is_vbmc_path(p)], paths
+    assert not [p for p in paths if p.startswith("/usr/bin")], paths
 
 
-def test_lintian_has_no_errors(deb):
+def test_vbmc_deb_ships_the_program_and_its_module(vbmc_deb):
+    assert (ROOT / "lab" / "hamail-vbmc").is_file() and (ROOT / "lab" / VBMC_MODULE).is_file()
+    files = {path for path, is_dir in deb_entries(vbmc_deb) if not is_dir}
+    assert {VBMC_PROGRAM, str(VBMC_MODULE_PATH)} <= files, files
+    # Nothing of the product and nothing else of lab/ (hamail_lab is not packaged).
+    assert not [p for p in files if p.startswith(f"{SITE_DIR}/") or "hamail_lab" in p or p.startswith("/usr/sbin")]
+    assert not [p for p in files if "__pycache__" in p or p.endswith(".pyc")]
+
+
+def test_build_is_deterministic(debs):
+    first = {name: sha256(path) for name, path in debs.items()}
+    assert {name: sha256(path) for name, path in build("build-deb").items()} == first
+
+
+def test_lintian_has_no_errors(deb, vbmc_deb):
     if shutil.which("lintian") is None:
         pytest.skip("lintian not installed")
-    proc = run(["lintian", "--no-tag-display-limit", str(deb)])
+    proc = run(["lintian", "--no-tag-display-limit", str(deb), str(vbmc_deb)])
     errors = [line for line in proc.stdout.splitlines() if line.startswith("E:")]
     assert not errors, proc.stdout
 
@@ -149,14 +193,19 @@ def test_installed_files_are_regular_and_executable(installed):
     for name in checkout_files("fence"):
         path = pathlib.Path("/usr/sbin") / name
         assert not path.is_symlink() and os.access(path, os.X_OK), path
-    for name in checkout_files("bin"):
-        path = pathlib.Path("/usr/bin") / name
+    for path, _ in vbmc_executables():
+        path = pathlib.Path(path)
         assert not path.is_symlink() and os.access(path, os.X_OK), path
 
 
 def test_library_imports_from_the_system_python(installed):
     proc = checked(["/usr/bin/python3", "-c", "import hamail; print(hamail.__file__)"])
     assert proc.stdout.strip() == f"{SITE_DIR}/__init__.py"
+
+
+def test_vbmc_module_imports_from_the_system_python(installed):
+    proc = checked(["/usr/bin/python3", "-c", "import hamail_vbmc; print(hamail_vbmc.__file__)"])
+    assert proc.stdout.strip() == str(VBMC_MODULE_PATH)
 
 
 @pytest.mark.parametrize("agent", checkout_files("agents"))
@@ -174,7 +223,7 @@ def test_fence_agent_metadata(installed, agent):
     assert root.tag == "resource-agent" and root.get("name") == agent
 
 
-@pytest.mark.parametrize("path,args", expected_executables())
+@pytest.mark.parametrize("path,args", expected_executables() + vbmc_executables())
 def test_installed_executables_use_the_installed_library(installed, path, args):
     # PYTHONVERBOSE makes the interpreter log every module file it loads (the shebang's -S does not
     # stop it): hamail must come from dist-packages and nothing from the checkout.
@@ -184,10 +233,19 @@ def test_installed_executables_use_the_installed_library(installed, path, args):
     assert str(ROOT) not in proc.stderr
 
 
+def test_installed_vbmc_runs_from_the_system_path(installed):
+    proc = run([VBMC_PROGRAM, "--help"], env={**CLEAN_ENV, "PYTHONVERBOSE": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "usage: hamail-vbmc" in proc.stdout
+    assert str(VBMC_MODULE_PATH) in proc.stderr
+
+
 def test_purge_leaves_nothing(installed):
     purge()
-    assert package_status() in ("", "un", "pn")
+    for package in PACKAGES:
+        assert package_status(package) in ("", "un", "pn"), package
+        assert not list(pathlib.Path("/var/lib/dpkg/info").glob(f"{package}.*")), package
     left = [p for p in installed if os.path.lexists(p)]
     assert not left, left
     assert not SITE_DIR.exists()
-    assert not list(pathlib.Path("/var/lib/dpkg/info").glob(f"{PACKAGE}.*"))
+    assert not list(DIST_PACKAGES.glob("__pycache__/hamail_vbmc.*"))

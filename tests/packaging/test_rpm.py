@@ -1,18 +1,31 @@
-"""The .rpm built by packaging/build-rpm (rpmbuild on this Debian machine) has the right layout and dependencies."""
+"""The .rpms built by packaging/build-rpm (rpmbuild on this Debian machine) have the right layout and dependencies.
+
+build-rpm makes hamail (library, OCF agents, fence agents) and its subpackage hamail-vbmc (the lab's
+virtual BMC, which the product must neither ship nor depend on).
+"""
 
 import hashlib
-import pathlib
 import subprocess
 
-import pytest
-
-from packaging_helpers import OCF_DIR, ROOT, build, checkout_files, expected_executables, library_files, version
+from packaging_helpers import (OCF_DIR, PRODUCT, ROOT, VBMC, VBMC_MODULE, VBMC_PROGRAM, build, checkout_files,
+                               expected_executables, is_vbmc_path, library_files, vbmc_executables, version)
 
 
 def rpm_query(rpm_file, *args):
+    """Lines printed by `rpm -qp ARGS FILE`, which must succeed."""
     proc = subprocess.run(["rpm", "-qp", *args, str(rpm_file)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.splitlines()
+
+
+def requires(rpm_file):
+    """Names the rpm requires, without versions."""
+    return {line.split()[0] for line in rpm_query(rpm_file, "--requires")}
+
+
+def sitelib(rpm_file):
+    """The site-packages directory the hamail rpm installs the library into."""
+    return next(p for p in rpm_query(rpm_file, "-l") if p.endswith("-packages/hamail")).rsplit("/", 1)[0]
 
 
 def test_rpm_lists_agents_library_and_fence_agents(rpm):
@@ -35,15 +48,38 @@ def test_rpm_agents_are_executable(rpm):
 
 
 def test_rpm_metadata(rpm):
-    requires = {line.split()[0] for line in rpm_query(rpm, "--requires")}
-    assert {"python3", "python3-pyghmi", "python3-PyMySQL", "python3-lxml", "python3-daemon"} <= requires
+    assert {"python3", "python3-pyghmi", "python3-PyMySQL", "python3-lxml"} <= requires(rpm)
     assert "pacemaker" in rpm_query(rpm, "--recommends")
     assert rpm_query(rpm, "--qf", "%{VERSION} %{ARCH}") == [f"{version()} noarch"]
 
 
-def test_rpm_build_is_deterministic(rpm):
-    first = hashlib.sha256(rpm.read_bytes()).hexdigest()
-    assert hashlib.sha256(build("build-rpm").read_bytes()).hexdigest() == first
+def test_product_rpm_has_no_simulator_and_no_python_daemon(rpm):
+    listed = rpm_query(rpm, "-l")
+    assert not [p for p in listed if is_vbmc_path(p)], listed
+    assert not [p for p in listed if p.startswith("/usr/bin")], listed
+    assert not requires(rpm) & {"python3-daemon", VBMC}
+    assert "vbmc" not in "\n".join(rpm_query(rpm, "--qf", "%{SUMMARY}\n%{DESCRIPTION}")).lower()
+
+
+def test_vbmc_rpm_ships_the_program_and_its_module(rpm, vbmc_rpm):
+    listed = set(rpm_query(vbmc_rpm, "-l"))
+    assert {path for path, _ in vbmc_executables()} | {f"{sitelib(rpm)}/{VBMC_MODULE}"} <= listed, listed
+    assert not [p for p in listed if p.startswith(f"{sitelib(rpm)}/hamail/") or "hamail_lab" in p], listed
+    modes = {fields[0]: int(fields[4], 8) for fields in map(str.split, rpm_query(vbmc_rpm, "--dump"))}
+    assert modes[VBMC_PROGRAM] & 0o777 == 0o755
+
+
+def test_vbmc_rpm_metadata(vbmc_rpm):
+    assert {PRODUCT, "python3-daemon"} <= requires(vbmc_rpm)
+    assert f"{PRODUCT} = {version()}-1" in rpm_query(vbmc_rpm, "--requires")
+    assert rpm_query(vbmc_rpm, "--qf", "%{NAME} %{VERSION} %{ARCH}") == [f"{VBMC} {version()} noarch"]
+    assert rpm_query(vbmc_rpm, "--qf", "%{SUMMARY}") == [
+        "virtual IPMI BMC for hamail labs and tests, not for production nodes"]
+
+
+def test_rpm_build_is_deterministic(rpms):
+    first = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in rpms.items()}
+    assert {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in build("build-rpm").items()} == first
 
 
 def rpm_payload(rpm_file):
@@ -66,11 +102,11 @@ def rpm_payload(rpm_file):
 def test_rpm_executables_find_the_rpm_site_packages(rpm):
     # Agents run with `python3 -S` add Debian's dist-packages by hand; the spec rewrites that to
     # the RPM system's site-packages, where the library is.
-    sitelib = next(p for p in rpm_query(rpm, "-l") if p.endswith("-packages/hamail")).rsplit("/", 1)[0]
+    site = sitelib(rpm)
     payload = rpm_payload(rpm)
     for path, content in payload.items():
         if not path.startswith("/usr/lib/python"):
             assert b"/usr/lib/python3/dist-packages" not in content, path
     for name in checkout_files("agents"):
         if b"dist-packages" in (ROOT / "agents" / name).read_bytes():
-            assert sitelib.encode() in payload[f"{OCF_DIR}/{name}"], name
+            assert site.encode() in payload[f"{OCF_DIR}/{name}"], name
