@@ -1,1 +1,3 @@
-"""The agents' logic; the executables in agents/ are thin wrappers around these modules."""
+"""The agents: one package per agent with its helpers beside it (a single-module agent is a module), each
+importing only the core packages, never another agent. The executables in agents/ and fence/ are thin
+wrappers around these modules."""

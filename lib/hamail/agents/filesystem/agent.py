@@ -322,7 +322,7 @@ def monitor(ctx) -> int:
         return OCFExit.NOT_RUNNING
     level = ctx.env.check_level
     if level >= 10:
-        _bounded(ctx, current, lambda: _deep_check(ctx, current, point, level))
+        _io_check(ctx, current, lambda: _deep_check(ctx, current, point, level))
     return OCFExit.SUCCESS
 
 
@@ -375,7 +375,7 @@ def _status_check(ctx, point: str, network: bool) -> None:
             raise OSError(5, f"status file {path} reads back wrong")
 
 
-def _bounded(ctx, mount, check) -> None:
+def _io_check(ctx, mount, check) -> None:
     """Run an I/O check; on a network filesystem in a child process, so a dead server cannot hang the monitor."""
     try:
         if not mounts.is_network(mount.fstype, mount.source):

@@ -1,2 +1,3 @@
-"""ocf:hamail:galera: agent (parameters and actions), recovery (the pure bootstrap decision), positions
-(grastate.dat, gvwstate.dat, --wsrep-recover), server (the mariadbd process)."""
+"""ocf:hamail:galera: agent (parameters and actions), recovery (the pure bootstrap decision), cluster (what a
+node publishes, and the decision's inputs gathered from Pacemaker), positions (grastate.dat, gvwstate.dat,
+--wsrep-recover), server (the mariadbd process and its status over PyMySQL)."""

@@ -2,21 +2,19 @@
 
 Roles as in ocf:heartbeat:galera: Unpromoted = mariadbd NOT running, its recovered position published as
 transient node attributes; Promoted = mariadbd running in the Primary component. Who bootstraps is decided by
-hamail.agents.galera.recovery.decide (pure); positions reads where this node's data ends, server runs
-mariadbd and asks it for its status (PyMySQL, through hamail.adapters.mysql). This module declares the
-parameters and the actions, and gathers what the decision needs from Pacemaker.
+hamail.agents.galera.recovery.decide (pure) from what cluster gathers from Pacemaker; positions reads where
+this node's data ends; server runs mariadbd and asks it for its status (PyMySQL, through
+hamail.adapters.mysql). This module declares the parameters and the actions.
 """
 
 from __future__ import annotations
 
 import os
 
-from hamail.agents.galera import positions, server
+from hamail.agents.galera import cluster, positions, server
 from hamail.agents.galera.server import JOINED, JOINING
 from hamail.ocf import ActionSpec, Agent, AgentSpec, ConfigError, Context, Kind, NotInstalled, OCFError, OCFExit
 from hamail.ocf import Param, ParamTable, main
-
-PROMOTED_SCORE = 100
 
 PARAMS = ParamTable(
     Param("binary", Kind.PATH, "MariaDB server binary",
@@ -93,39 +91,9 @@ SPEC = AgentSpec(
 )
 
 
-# ----------------------------------------------------------------------------------------- helpers
-
-def _names(ctx: Context) -> tuple[list[str], dict[str, str], str]:
-    """Pacemaker nodes of the Galera cluster (address order), pacemaker->galera names, this node's name."""
-    from hamail.agents.galera.recovery import parse_address, parse_host_map
-    try:
-        hosts = parse_address(ctx.config.wsrep_cluster_address)
-    except ValueError as exc:
-        raise ConfigError(f"wsrep_cluster_address: {exc}") from None
-    try:
-        mapping = parse_host_map(ctx.config.cluster_host_map or "")
-    except ValueError as exc:
-        raise ConfigError(f"cluster_host_map: {exc}") from None
-    for pcmk, galera in mapping.items():
-        if galera not in hosts:
-            raise ConfigError(f"cluster_host_map maps {pcmk} to {galera}, which is not in wsrep_cluster_address")
-    reverse = {g: p for p, g in mapping.items()}
-    if mapping:
-        unmapped = [h for h in hosts if h not in reverse]
-        if unmapped:
-            raise ConfigError(f"cluster_host_map has no Pacemaker node for {', '.join(unmapped)}")
-    nodes = [reverse.get(h, h) for h in hosts]
-    full = {n: mapping.get(n, n) for n in nodes}
-    me = ctx.env.node_name
-    if me not in full:
-        raise ConfigError(f"local node {me} (galera name {mapping.get(me, me)}) is not in wsrep_cluster_address "
-                          f"{ctx.config.wsrep_cluster_address}")
-    return nodes, full, me
-
-
 def validate(ctx: Context) -> None:
     """Checks beyond types: address and host map, files this node needs."""
-    _names(ctx)
+    cluster.names(ctx)
     cfg = ctx.config
     if ctx.runner.find(cfg.binary) is None:
         raise NotInstalled(f"server binary {cfg.binary} is not installed or not executable")
@@ -142,189 +110,6 @@ def validate(ctx: Context) -> None:
         raise ConfigError(f"user {cfg.user} does not exist") from None
 
 
-def _attr(ctx: Context, name: str) -> str:
-    return f"{ctx.env.clone_base}-{name}"
-
-
-def _state_path(ctx: Context) -> str:
-    from hamail.system.files import rsctmp
-    return os.path.join(rsctmp(ctx.env.raw), f"hamail-galera-{ctx.env.clone_base}.json")
-
-
-def _load_state(ctx: Context) -> dict | None:
-    """This node's local record (absent: the instance is stopped)."""
-    import json
-    try:
-        with open(_state_path(ctx), encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        return None
-    except ValueError:
-        return {}
-
-
-def _save_state(ctx: Context, state: dict) -> None:
-    import json
-    from hamail.system.files import StateFile
-    path = _state_path(ctx)
-    StateFile(os.path.dirname(path), os.path.basename(path)).write(json.dumps(state, sort_keys=True))
-
-
-def _drop_state(ctx: Context) -> None:
-    try:
-        os.unlink(_state_path(ctx))
-    except FileNotFoundError:
-        pass
-
-
-# ------------------------------------------------------------------------------ Pacemaker side
-
-def _attributes(ctx: Context):
-    from hamail.pacemaker.attributes import Attributes
-    return Attributes(ctx.runner, ctx.deadline)
-
-
-def _scores(ctx: Context, node: str | None = None):
-    from hamail.pacemaker.scores import PromotionScore
-    return PromotionScore(ctx.runner, ctx.env.instance, node or ctx.env.node_name,
-                          ctx.env.raw.get("OCF_RESKEY_crm_feature_set", ""), ctx.deadline)
-
-
-PUBLISHED = ("last-committed", "uuid", "safe-to-bootstrap", "no-grastate", "last-view", "last-view-time")
-
-
-def _publish(ctx: Context, info: dict) -> None:
-    """Publish this node's position as transient node attributes (what every node decides from)."""
-    attrs, me = _attributes(ctx), ctx.env.node_name
-    values = {"last-committed": str(info["seqno"]), "uuid": info["uuid"],
-              "safe-to-bootstrap": "1" if info["safe_to_bootstrap"] else "0",
-              "no-grastate": "1" if info["no_grastate"] else "0", "last-view": info.get("view") or "",
-              "last-view-time": info.get("view_time") or ""}
-    # last-committed goes last: its presence tells other nodes this node's report is complete.
-    for name in ("uuid", "safe-to-bootstrap", "no-grastate", "last-view", "last-view-time", "last-committed"):
-        if values[name]:
-            attrs.set(me, _attr(ctx, name), values[name])
-        else:
-            attrs.delete(me, _attr(ctx, name))
-
-
-def _withdraw(ctx: Context) -> None:
-    attrs, me = _attributes(ctx), ctx.env.node_name
-    for name in ("last-committed",) + PUBLISHED[1:] + ("bootstrap-wait",):
-        attrs.delete(me, _attr(ctx, name))
-
-
-def _decision(ctx: Context):
-    """Gather every node's report from crm_mon (attributes, roles, fencing history) and decide (pure logic in
-    hamail.agents.galera.recovery); log the decision with everything it was based on."""
-    from hamail.pacemaker.crmmon import read_cluster_status
-    from hamail.agents.galera.recovery import NodeReport, View, decide, fencing_cutoff
-    nodes, _, me = _names(ctx)
-    status = read_cluster_status(ctx.runner, ctx.deadline)
-    base = ctx.env.clone_base
-    primary = tuple(sorted({n for r in status.instances(base) if r.role in ("Promoted", "Master") and r.active
-                            for n in r.nodes if n != me}))
-
-    def attr(node: str, name: str) -> str | None:
-        """One of the node's published attributes."""
-        return status.node_attribute(node, f"{base}-{name}")
-    reports = {}
-    for node in nodes:
-        reports[node] = NodeReport(node, attr(node, "uuid"), _number(attr(node, "last-committed")),
-                                   attr(node, "safe-to-bootstrap") == "1", attr(node, "no-grastate") == "1",
-                                   View.decode(attr(node, "last-view")),
-                                   (attr(node, "force-bootstrap") or "").lower() in ("1", "true", "yes"),
-                                   _number(attr(node, "last-view-time")))
-    if ctx.config.two_node_mode and len(nodes) == 2 and status.have_quorum and reports[me].reported:
-        peer = [n for n in nodes if n != me][0]
-        if peer not in status.online_nodes():
-            ctx.log.warning("two_node_mode: %s is offline and this partition is quorate: safe to bootstrap", peer)
-            reports[me].safe_to_bootstrap = True
-    cutoff = fencing_cutoff(list(reports.values()), ctx.config.view_change_time)
-    fenced, recorded = set(), {}
-    online_now = set(status.online_nodes())
-    for node in nodes:
-        if cutoff is None or node in online_now or reports[node].reported:
-            continue
-        recorded[node] = _fencing_records(ctx).recorded(node)
-        if status.was_fenced(node, since=cutoff) or (recorded[node] or 0) >= cutoff:
-            fenced.add(node)
-    fenced = frozenset(fenced)
-    history = sorted(f"{e.target}:{e.action}:{e.status}@{e.completed}" for e in status.fencing if e.target in nodes)
-    history += [f"{n}:recorded@{_when(t)}" for n, t in sorted(recorded.items()) if t]
-    online = frozenset(online_now)
-    override = ctx.config.force_bootstrap_node or None
-    decision = decide(nodes, reports, primary_nodes=primary, fenced=fenced, online=online, override=override)
-    ctx.log.info("bootstrap decision: %s %s: %s [reports: %s; fencings counted since %s: %s; history: %s; "
-                 "online: %s]", decision.action, decision.node or "-", decision.reason, list(reports.values()),
-                 _when(cutoff), sorted(fenced), history, sorted(online))
-    return decision
-
-
-def _fencing_records(ctx: Context):
-    from hamail.pacemaker.fencing import FencingRecords
-    return FencingRecords(ctx.runner, _attr(ctx, "fenced-at"), ctx.deadline)
-
-
-def _record_fencings(ctx: Context) -> None:
-    """While this Primary component lacks nodes, copy their fencings from the history into the CIB.
-
-    Pacemaker keeps the fencing history in pacemaker-fenced's memory only: after the survivors lose power
-    too, nobody remembers that the missing node was fenced, and recovery would wait for it forever. The
-    record (hamail.pacemaker.fencing, permanent node attribute <resource>-fenced-at) survives that; a record
-    older than the survivors' last Primary view (see view_change_time) never counts, so a stale one is
-    harmless. Only a Promoted monitor of a shrunk component pays for this.
-    """
-    nodes, _, me = _names(ctx)
-    try:
-        from hamail.pacemaker.crmmon import read_cluster_status
-        status = read_cluster_status(ctx.runner, ctx.deadline)
-        for node, completed in _fencing_records(ctx).record_missing(status, nodes, me):
-            ctx.log.info("recorded the fencing of %s (completed %s) for a later recovery", node, _when(completed))
-    except Exception as exc:  # bookkeeping for a later outage must never fail a healthy monitor
-        ctx.log.warning("cannot record fencings of missing nodes: %s", exc)
-
-
-def _number(text: str | None) -> int | None:
-    """An integer attribute value, None when absent or malformed."""
-    try:
-        return int(text) if text not in (None, "") else None
-    except ValueError:
-        return None
-
-
-def _when(epoch: float | None) -> str:
-    """A UTC timestamp for logs ('never' for None)."""
-    if epoch is None:
-        return "never (a reporting node recorded no Primary view time)"
-    import time
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
-def _apply_decision(ctx: Context, state: dict) -> str:
-    """Set or withdraw this node's promotion score from the decision; return the wait reason ('' if none)."""
-    decision = _decision(ctx)
-    me = ctx.env.node_name
-    want = PROMOTED_SCORE if decision.action == "join" or decision.node == me else None
-    wait = decision.reason if decision.action == "wait" else ""
-    if want != state.get("score"):
-        if want is None:
-            _scores(ctx).delete()
-        else:
-            _scores(ctx).set(want)
-        state["score"] = want
-    if wait != state.get("wait", ""):
-        if wait:
-            _attributes(ctx).set(me, _attr(ctx, "bootstrap-wait"), wait[:500])
-        else:
-            _attributes(ctx).delete(me, _attr(ctx, "bootstrap-wait"))
-        state["wait"] = wait
-    state["decision"] = decision.action
-    state["bootstrap"] = decision.node == me and decision.action == "bootstrap"
-    _save_state(ctx, state)
-    return wait
-
-
 # ------------------------------------------------------------------------------ actions
 
 def start(ctx: Context) -> int:
@@ -335,10 +120,10 @@ def start(ctx: Context) -> int:
                        f"({server.primary_ok(status)[1]}); stop it first")
     server.prepare_dirs(ctx)
     info = positions.recover(ctx)
-    _publish(ctx, info)
+    cluster.publish(ctx, info)
     state = {"uuid": info["uuid"], "seqno": info["seqno"], "score": "unset"}
-    _save_state(ctx, state)
-    wait = _apply_decision(ctx, state)
+    cluster.save_state(ctx, state)
+    wait = cluster.apply_decision(ctx, state)
     if wait:
         ctx.log.info("start: %s", wait)
     return OCFExit.SUCCESS
@@ -347,11 +132,11 @@ def start(ctx: Context) -> int:
 def stop(ctx: Context) -> int:
     """Stop the server cleanly and withdraw everything this instance published."""
     server.stop(ctx)
-    had_state = _load_state(ctx) is not None
-    _drop_state(ctx)
+    had_state = cluster.load_state(ctx) is not None
+    cluster.drop_state(ctx)
     try:
-        _withdraw(ctx)
-        _scores(ctx).delete()
+        cluster.withdraw(ctx)
+        cluster.scores(ctx).delete()
     except Exception as exc:  # attrd gone (node leaving): nothing left to withdraw from
         if had_state:
             ctx.log.warning("stop: could not withdraw attributes: %s", exc)
@@ -367,7 +152,7 @@ class GaleraResource:
         from hamail.promotable import Observation, Role
         # The state file (json) is read only off the healthy Promoted path: that path runs every 10 s.
         if server.pid(ctx) is None:
-            if _load_state(ctx) is None:
+            if cluster.load_state(ctx) is None:
                 return Observation(Role.STOPPED)
             return Observation(Role.UNPROMOTED, keep_score=True)
         try:
@@ -379,14 +164,15 @@ class GaleraResource:
         if ok:
             if ctx.env.check_level >= 10:
                 self.read_check(ctx)
-            if ctx.env.interval_ms and _number(status.get("wsrep_cluster_size")) not in (None, len(_names(ctx)[0])):
-                _record_fencings(ctx)
-            return Observation(Role.PROMOTED, score=PROMOTED_SCORE, keep_score=not ctx.env.is_probe, reason="")
-        cluster = status.get("wsrep_cluster_status", "")
+            size = cluster.number(status.get("wsrep_cluster_size"))
+            if ctx.env.interval_ms and size not in (None, len(cluster.names(ctx)[0])):
+                cluster.record_fencings(ctx)
+            return Observation(Role.PROMOTED, score=cluster.PROMOTED_SCORE, keep_score=not ctx.env.is_probe, reason="")
+        component = status.get("wsrep_cluster_status", "")
         local = int(status.get("wsrep_local_state", "0") or 0)
-        if cluster == "Primary" and local in (JOINING, JOINED, 0):
+        if component == "Primary" and local in (JOINING, JOINED, 0):
             import time
-            since = (_load_state(ctx) or {}).get("joining_since") or time.time()
+            since = (cluster.load_state(ctx) or {}).get("joining_since") or time.time()
             elapsed = time.time() - since
             if elapsed <= ctx.config.sync_allowance:
                 return Observation(Role.PROMOTED, degraded=True, keep_score=True,
@@ -405,24 +191,25 @@ class GaleraResource:
             with server.connect(ctx) as conn:
                 conn.query("SELECT COUNT(*) FROM information_schema.SCHEMATA")
         except MySQLError as exc:
-            raise OCFError(OCFExit.FAILED_PROMOTED, f"read query as {server.credentials(ctx).user!r} failed: {exc}") from None
+            user = server.credentials(ctx).user
+            raise OCFError(OCFExit.FAILED_PROMOTED, f"read query as {user!r} failed: {exc}") from None
 
     def do_promote(self, ctx: Context) -> None:
         """Bootstrap (the chosen node) or join (a Primary exists); refuse otherwise."""
         import time
-        state = _load_state(ctx) or {}
-        decision = _decision(ctx)
+        state = cluster.load_state(ctx) or {}
+        decision = cluster.decision(ctx)
         me = ctx.env.node_name
         if decision.action == "join":
             state["joining_since"] = time.time()
-            _save_state(ctx, state)
+            cluster.save_state(ctx, state)
             server.start(ctx)
             return
         if decision.action == "bootstrap" and decision.node == me:
             previous = positions.set_safe_to_bootstrap(ctx, True)
             state["joining_since"] = time.time()
             state["bootstrap"] = True
-            _save_state(ctx, state)
+            cluster.save_state(ctx, state)
             ctx.log.info("bootstrapping a new Primary component: %s", decision.reason)
             try:
                 server.start(ctx, "--wsrep-new-cluster")
@@ -445,8 +232,8 @@ def monitor(ctx: Context) -> int:
     obs = impl.observe(ctx)
     from hamail.promotable import Role
     if obs.role is Role.UNPROMOTED:
-        state = _load_state(ctx) or {}
-        wait = _apply_decision(ctx, state)
+        state = cluster.load_state(ctx) or {}
+        wait = cluster.apply_decision(ctx, state)
         if wait:
             ctx.log.info("monitor: %s", wait)
         return OCFExit.SUCCESS
@@ -454,14 +241,14 @@ def monitor(ctx: Context) -> int:
         return OCFExit.NOT_RUNNING
     from hamail.promotable import PromotableResource
     # The observation above is reused: observing again would query the server a second time.
-    return PromotableResource(impl, _scores(ctx)).monitor(ctx, obs)
+    return PromotableResource(impl, cluster.scores(ctx)).monitor(ctx, obs)
 
 
 def promote(ctx: Context) -> int:
     """Start the server as bootstrap or joiner; return once it is Primary (Synced, or transferring state)."""
     from hamail.system.clock import DeadlineExceeded, poll
     impl = GaleraResource()
-    state = _load_state(ctx)
+    state = cluster.load_state(ctx)
     if state is None:
         raise OCFError(OCFExit.ERR_GENERIC, "cannot promote: the instance is not started")
     if server.pid(ctx) is None:
@@ -490,15 +277,15 @@ def promote(ctx: Context) -> int:
         raise OCFError(OCFExit.ERR_GENERIC, f"promote: not Primary before the timeout ({desc})") from None
     ok, desc = server.primary_ok(status)
     ctx.log.info("promote: %s (%s)", "done" if ok else "joined, state transfer continues under sync_allowance", desc)
-    state = _load_state(ctx) or {}
+    state = cluster.load_state(ctx) or {}
     was_bootstrap = state.get("bootstrap")
-    state.update(score=PROMOTED_SCORE, wait="", decision="promoted", bootstrap=False)
-    _save_state(ctx, state)
-    _scores(ctx).set(PROMOTED_SCORE)
+    state.update(score=cluster.PROMOTED_SCORE, wait="", decision="promoted", bootstrap=False)
+    cluster.save_state(ctx, state)
+    cluster.scores(ctx).set(cluster.PROMOTED_SCORE)
     # force-bootstrap too: an override left behind would force this node again at the next outage,
     # whatever the others hold by then
-    for name in PUBLISHED + ("bootstrap-wait", "force-bootstrap"):
-        _attributes(ctx).delete(ctx.env.node_name, _attr(ctx, name))
+    for name in cluster.PUBLISHED + ("bootstrap-wait", "force-bootstrap"):
+        cluster.attributes(ctx).delete(ctx.env.node_name, cluster.attr(ctx, name))
     if was_bootstrap:
         _promote_everyone(ctx)
     return OCFExit.SUCCESS
@@ -506,16 +293,16 @@ def promote(ctx: Context) -> int:
 
 def _promote_everyone(ctx: Context) -> None:
     """After a bootstrap, let every other reporting node join now rather than at its next monitor."""
-    nodes, _, me = _names(ctx)
+    nodes, _, me = cluster.names(ctx)
     try:
-        reported = _attributes(ctx).get_all(_attr(ctx, "last-committed"))
+        reported = cluster.attributes(ctx).get_all(cluster.attr(ctx, "last-committed"))
     except Exception as exc:  # an optimisation only: the others' monitors do the same
         ctx.log.warning("could not read the other nodes' reports: %s", exc)
         return
     for node in nodes:
         if node != me and node in reported:
             try:
-                _scores(ctx, node).set(PROMOTED_SCORE)
+                cluster.scores(ctx, node).set(cluster.PROMOTED_SCORE)
                 ctx.log.info("bootstrap done: %s may join", node)
             except Exception as exc:  # same as above
                 ctx.log.warning("could not set the promotion score of %s: %s", node, exc)
@@ -524,13 +311,13 @@ def _promote_everyone(ctx: Context) -> None:
 def demote(ctx: Context) -> int:
     """Stop the server, then publish the position its clean shutdown left in grastate.dat."""
     server.stop(ctx)
-    _scores(ctx).delete()
-    if _load_state(ctx) is None:
+    cluster.scores(ctx).delete()
+    if cluster.load_state(ctx) is None:
         return OCFExit.SUCCESS
     info = positions.recover(ctx)
-    _publish(ctx, info)
+    cluster.publish(ctx, info)
     state = {"uuid": info["uuid"], "seqno": info["seqno"], "score": None}
-    _save_state(ctx, state)
+    cluster.save_state(ctx, state)
     return OCFExit.SUCCESS
 
 

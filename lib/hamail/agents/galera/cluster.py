@@ -1,0 +1,225 @@
+"""What a Galera node tells the cluster and what it learns from it: its published position (transient node
+attributes), its promotion score, its local record (a state file), the durable fencing records, and the
+bootstrap decision gathered from crm_mon and handed to the pure recovery.decide."""
+
+from __future__ import annotations
+
+import os
+
+from hamail.ocf import ConfigError, Context
+
+__all__ = ["PROMOTED_SCORE", "PUBLISHED", "names", "attr", "load_state", "save_state", "drop_state", "attributes",
+           "scores", "publish", "withdraw", "decision", "record_fencings", "apply_decision", "number"]
+
+PROMOTED_SCORE = 100
+
+
+def names(ctx: Context) -> tuple[list[str], dict[str, str], str]:
+    """Pacemaker nodes of the Galera cluster (address order), pacemaker->galera names, this node's name."""
+    from hamail.agents.galera.recovery import parse_address, parse_host_map
+    try:
+        hosts = parse_address(ctx.config.wsrep_cluster_address)
+    except ValueError as exc:
+        raise ConfigError(f"wsrep_cluster_address: {exc}") from None
+    try:
+        mapping = parse_host_map(ctx.config.cluster_host_map or "")
+    except ValueError as exc:
+        raise ConfigError(f"cluster_host_map: {exc}") from None
+    for pcmk, galera in mapping.items():
+        if galera not in hosts:
+            raise ConfigError(f"cluster_host_map maps {pcmk} to {galera}, which is not in wsrep_cluster_address")
+    reverse = {g: p for p, g in mapping.items()}
+    if mapping:
+        unmapped = [h for h in hosts if h not in reverse]
+        if unmapped:
+            raise ConfigError(f"cluster_host_map has no Pacemaker node for {', '.join(unmapped)}")
+    nodes = [reverse.get(h, h) for h in hosts]
+    full = {n: mapping.get(n, n) for n in nodes}
+    me = ctx.env.node_name
+    if me not in full:
+        raise ConfigError(f"local node {me} (galera name {mapping.get(me, me)}) is not in wsrep_cluster_address "
+                          f"{ctx.config.wsrep_cluster_address}")
+    return nodes, full, me
+
+
+def attr(ctx: Context, name: str) -> str:
+    return f"{ctx.env.clone_base}-{name}"
+
+
+def state_path(ctx: Context) -> str:
+    from hamail.system.files import rsctmp
+    return os.path.join(rsctmp(ctx.env.raw), f"hamail-galera-{ctx.env.clone_base}.json")
+
+
+def load_state(ctx: Context) -> dict | None:
+    """This node's local record (absent: the instance is stopped)."""
+    import json
+    try:
+        with open(state_path(ctx), encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return {}
+
+
+def save_state(ctx: Context, state: dict) -> None:
+    import json
+    from hamail.system.files import StateFile
+    path = state_path(ctx)
+    StateFile(os.path.dirname(path), os.path.basename(path)).write(json.dumps(state, sort_keys=True))
+
+
+def drop_state(ctx: Context) -> None:
+    try:
+        os.unlink(state_path(ctx))
+    except FileNotFoundError:
+        pass
+
+
+# ------------------------------------------------------------------------------ Pacemaker side
+
+def attributes(ctx: Context):
+    from hamail.pacemaker.attributes import Attributes
+    return Attributes(ctx.runner, ctx.deadline)
+
+
+def scores(ctx: Context, node: str | None = None):
+    from hamail.pacemaker.scores import PromotionScore
+    return PromotionScore(ctx.runner, ctx.env.instance, node or ctx.env.node_name,
+                          ctx.env.raw.get("OCF_RESKEY_crm_feature_set", ""), ctx.deadline)
+
+
+PUBLISHED = ("last-committed", "uuid", "safe-to-bootstrap", "no-grastate", "last-view", "last-view-time")
+
+
+def publish(ctx: Context, info: dict) -> None:
+    """Publish this node's position as transient node attributes (what every node decides from)."""
+    attrs, me = attributes(ctx), ctx.env.node_name
+    values = {"last-committed": str(info["seqno"]), "uuid": info["uuid"],
+              "safe-to-bootstrap": "1" if info["safe_to_bootstrap"] else "0",
+              "no-grastate": "1" if info["no_grastate"] else "0", "last-view": info.get("view") or "",
+              "last-view-time": info.get("view_time") or ""}
+    # last-committed goes last: its presence tells other nodes this node's report is complete.
+    for name in ("uuid", "safe-to-bootstrap", "no-grastate", "last-view", "last-view-time", "last-committed"):
+        if values[name]:
+            attrs.set(me, attr(ctx, name), values[name])
+        else:
+            attrs.delete(me, attr(ctx, name))
+
+
+def withdraw(ctx: Context) -> None:
+    attrs, me = attributes(ctx), ctx.env.node_name
+    for name in ("last-committed",) + PUBLISHED[1:] + ("bootstrap-wait",):
+        attrs.delete(me, attr(ctx, name))
+
+
+def decision(ctx: Context):
+    """Gather every node's report from crm_mon (attributes, roles, fencing history) and decide (pure logic in
+    hamail.agents.galera.recovery); log the decision with everything it was based on."""
+    from hamail.pacemaker.crmmon import read_cluster_status
+    from hamail.agents.galera.recovery import NodeReport, View, decide, fencing_cutoff
+    nodes, _, me = names(ctx)
+    status = read_cluster_status(ctx.runner, ctx.deadline)
+    base = ctx.env.clone_base
+    primary = tuple(sorted({n for r in status.instances(base) if r.role in ("Promoted", "Master") and r.active
+                            for n in r.nodes if n != me}))
+
+    def attr_of(node: str, name: str) -> str | None:
+        """One of the node's published attributes."""
+        return status.node_attribute(node, f"{base}-{name}")
+    reports = {}
+    for node in nodes:
+        reports[node] = NodeReport(node, attr_of(node, "uuid"), number(attr_of(node, "last-committed")),
+                                   attr_of(node, "safe-to-bootstrap") == "1", attr_of(node, "no-grastate") == "1",
+                                   View.decode(attr_of(node, "last-view")),
+                                   (attr_of(node, "force-bootstrap") or "").lower() in ("1", "true", "yes"),
+                                   number(attr_of(node, "last-view-time")))
+    if ctx.config.two_node_mode and len(nodes) == 2 and status.have_quorum and reports[me].reported:
+        peer = [n for n in nodes if n != me][0]
+        if peer not in status.online_nodes():
+            ctx.log.warning("two_node_mode: %s is offline and this partition is quorate: safe to bootstrap", peer)
+            reports[me].safe_to_bootstrap = True
+    cutoff = fencing_cutoff(list(reports.values()), ctx.config.view_change_time)
+    fenced, recorded = set(), {}
+    online_now = set(status.online_nodes())
+    for node in nodes:
+        if cutoff is None or node in online_now or reports[node].reported:
+            continue
+        recorded[node] = fencing_records(ctx).recorded(node)
+        if status.was_fenced(node, since=cutoff) or (recorded[node] or 0) >= cutoff:
+            fenced.add(node)
+    fenced = frozenset(fenced)
+    history = sorted(f"{e.target}:{e.action}:{e.status}@{e.completed}" for e in status.fencing if e.target in nodes)
+    history += [f"{n}:recorded@{when(t)}" for n, t in sorted(recorded.items()) if t]
+    online = frozenset(online_now)
+    override = ctx.config.force_bootstrap_node or None
+    chosen = decide(nodes, reports, primary_nodes=primary, fenced=fenced, online=online, override=override)
+    ctx.log.info("bootstrap decision: %s %s: %s [reports: %s; fencings counted since %s: %s; history: %s; "
+                 "online: %s]", chosen.action, chosen.node or "-", chosen.reason, list(reports.values()),
+                 when(cutoff), sorted(fenced), history, sorted(online))
+    return chosen
+
+
+def fencing_records(ctx: Context):
+    from hamail.pacemaker.fencing import FencingRecords
+    return FencingRecords(ctx.runner, attr(ctx, "fenced-at"), ctx.deadline)
+
+
+def record_fencings(ctx: Context) -> None:
+    """While this Primary component lacks nodes, copy their fencings from the history into the CIB.
+
+    Pacemaker keeps the fencing history in pacemaker-fenced's memory only: after the survivors lose power
+    too, nobody remembers that the missing node was fenced, and recovery would wait for it forever. The
+    record (hamail.pacemaker.fencing, permanent node attribute <resource>-fenced-at) survives that; a record
+    older than the survivors' last Primary view (see view_change_time) never counts, so a stale one is
+    harmless. Only a Promoted monitor of a shrunk component pays for this.
+    """
+    nodes, _, me = names(ctx)
+    try:
+        from hamail.pacemaker.crmmon import read_cluster_status
+        status = read_cluster_status(ctx.runner, ctx.deadline)
+        for node, completed in fencing_records(ctx).record_missing(status, nodes, me):
+            ctx.log.info("recorded the fencing of %s (completed %s) for a later recovery", node, when(completed))
+    except Exception as exc:  # bookkeeping for a later outage must never fail a healthy monitor
+        ctx.log.warning("cannot record fencings of missing nodes: %s", exc)
+
+
+def number(text: str | None) -> int | None:
+    """An integer attribute value, None when absent or malformed."""
+    try:
+        return int(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def when(epoch: float | None) -> str:
+    """A UTC timestamp for logs ('never' for None)."""
+    if epoch is None:
+        return "never (a reporting node recorded no Primary view time)"
+    import time
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def apply_decision(ctx: Context, state: dict) -> str:
+    """Set or withdraw this node's promotion score from the decision; return the wait reason ('' if none)."""
+    chosen = decision(ctx)
+    me = ctx.env.node_name
+    want = PROMOTED_SCORE if chosen.action == "join" or chosen.node == me else None
+    wait = chosen.reason if chosen.action == "wait" else ""
+    if want != state.get("score"):
+        if want is None:
+            scores(ctx).delete()
+        else:
+            scores(ctx).set(want)
+        state["score"] = want
+    if wait != state.get("wait", ""):
+        if wait:
+            attributes(ctx).set(me, attr(ctx, "bootstrap-wait"), wait[:500])
+        else:
+            attributes(ctx).delete(me, attr(ctx, "bootstrap-wait"))
+        state["wait"] = wait
+    state["decision"] = chosen.action
+    state["bootstrap"] = chosen.node == me and chosen.action == "bootstrap"
+    save_state(ctx, state)
+    return wait
