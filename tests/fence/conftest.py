@@ -4,6 +4,8 @@ import pytest
 
 from fence_support import fence, vbmc, vbmcs  # noqa: F401
 
+__all__ = ["fence", "vbmc", "vbmcs"]  # re-exported: pytest finds fixtures by name in conftest
+
 
 @pytest.fixture(autouse=True)
 def _in_tmp_dir(tmp_path, monkeypatch):

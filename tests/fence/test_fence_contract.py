@@ -1,6 +1,5 @@
 """The fencing contract without a BMC: parsing, metadata, help, lazy imports, and a fuzz of garbage input."""
 
-import dataclasses
 import io
 import os
 import random
@@ -12,7 +11,8 @@ from lxml import etree
 
 from fence_support import FENCE_IPMI, ROOT, free_udp_port, run_fence
 from hamail.fence import agent as fencing
-from hamail.fence.agent import FenceError, UsageError, convert, parse_argv, parse_stdin
+from hamail.fence.metadata import help_text
+from hamail.fence.options import UNREACHABLE, FenceError, UsageError, convert, parse_argv, parse_stdin
 from hamail.system.clock import FakeClock
 from hamail.agents.fence_ipmi.agent import AGENT, IPMI_OPTIONS
 from hamail.secret import Secret
@@ -125,7 +125,7 @@ def test_metadata_and_validation_do_not_import_pyghmi_or_lxml(tmp_path):
 
 
 def test_help_lists_every_option():
-    text = fencing.help_text(AGENT)
+    text = help_text(AGENT)
     for option in IPMI_OPTIONS:
         assert option.mixed() in text
 
@@ -155,7 +155,7 @@ def _garbage(rng: random.Random) -> str:
 
 @contextlib.contextmanager
 def _fake_unreachable(opts, deadline, log):
-    raise FenceError(fencing.UNREACHABLE, "fuzz: no BMC here")
+    raise FenceError(UNREACHABLE, "fuzz: no BMC here")
     yield  # pragma: no cover
 
 

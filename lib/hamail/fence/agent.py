@@ -1,6 +1,8 @@
-"""The fence-agent contract: one typed option table gives stdin and command-line parsing, metadata, help and
-validation; actions on/off/reboot/status/monitor/metadata/validate-all run against a PowerDevice with exact
-exit codes, bounded waits and stdout kept for what the action prints.
+"""The fence-agent contract: a FenceAgent (its option table, documentation and how to reach its device), the
+power state machine run against a PowerDevice, and run(): actions on/off/reboot/status/monitor/metadata/
+validate-all with exact exit codes, bounded waits, stdout kept for what the action prints and one readable
+error line on failure. Options and their parsing are in hamail.fence.options, metadata and help in
+hamail.fence.metadata.
 
 The library never exits and never touches sys.argv: `run()` takes argv, stdin and streams and returns the
 exit code, so one process (a test) can run many actions.
@@ -14,153 +16,21 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from hamail.system.clock import Clock, Deadline, DeadlineExceeded, SystemClock, poll
 from hamail.fence.exitcodes import FenceExit
 from hamail.fence.log import FenceLog
+from hamail.fence.options import (
+    METHOD_OPTION, TIMEOUT, UNSUPPORTED, FenceError, FenceOption, FenceOptions, Frozen, UsageError, convert,
+    parse_argv, parse_stdin,
+)
 from hamail.system.log import Scrubber
-from hamail.params import Config, Kind, Param
 from hamail.system.runner import CommandNotFound, CommandRunner, CommandTimeout
 from hamail.secret import Secret
 
 # Every fencing and every stonith monitor starts a process: this module avoids dataclasses, typing, logging,
-# getopt and shlex at import (~45 ms together); getopt and shlex are imported where they are used.
+# getopt and shlex at import (~45 ms together); shlex is imported where it is used, and hamail.fence.metadata
+# (with lxml) only by the metadata and help actions.
 
-__all__ = [
-    "FenceOption", "fence_option", "FenceOptions", "FenceError", "UsageError", "PowerDevice", "FenceAgent",
-    "COMMON_OPTIONS", "ACTIONS", "parse_stdin", "parse_argv", "metadata_xml", "help_text", "run",
-]
+__all__ = ["PowerDevice", "FenceAgent", "resolve_password", "run", "main"]
 
-# Error kinds: the first word of the one line printed on failure.
-UNREACHABLE, AUTHENTICATION, PRIVILEGE, TIMEOUT, BMC, CONFIG, UNSUPPORTED = (
-    "unreachable", "authentication", "privilege", "timeout", "bmc", "configuration", "unsupported")
-
-ACTIONS = ("on", "off", "reboot", "status", "monitor", "list", "list-status", "metadata", "validate-all")
 MAX_STDIN_BYTES = 1 << 20
-
-
-class FenceError(Exception):
-    """An action failed; kind is one of unreachable/authentication/privilege/timeout/bmc/... ."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind = kind
-        self.message = message
-
-
-class UsageError(FenceError):
-    """The options are malformed or invalid."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(CONFIG, message)
-
-
-class _Frozen:
-    """A small immutable record: keyword fields named by __slots__, equality by value, replace()."""
-
-    __slots__ = ()
-
-    def __init__(self, **fields) -> None:
-        for slot in self.__slots__:
-            object.__setattr__(self, slot, fields[slot])
-
-    def __setattr__(self, name, value):
-        raise AttributeError(f"{type(self).__name__} is immutable")
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
-
-    def __hash__(self) -> int:
-        return hash(tuple(getattr(self, s) for s in self.__slots__))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({getattr(self, 'name', '')!r})"
-
-    def replace(self, **changes):
-        """A copy with some fields changed."""
-        fields = {slot: getattr(self, slot) for slot in self.__slots__}
-        unknown = set(changes) - set(fields)
-        if unknown:
-            raise TypeError(f"{type(self).__name__} has no field {sorted(unknown)[0]!r}")
-        fields.update(changes)
-        return type(self)(**fields)
-
-
-class FenceOption(_Frozen):
-    """One option of a fence agent: the typed parameter plus its spellings (aliases, getopt short/long)."""
-
-    # param: the typed Param; short: getopt letter ("a"); long: getopt long name ("ip"); placeholder: what
-    # metadata and help show after "=" ([ip], None for flags); aliases: legacy stdin names, the first is
-    # published as obsoletes=; ignored: non-empty if accepted for compatibility only, saying why.
-    __slots__ = ("param", "short", "long", "placeholder", "aliases", "ignored")
-
-    def __init__(self, param: Param, short: str | None = None, long: str | None = None,
-                 placeholder: str | None = None, aliases: tuple[str, ...] = (), ignored: str = "") -> None:
-        super().__init__(param=param, short=short, long=long, placeholder=placeholder, aliases=tuple(aliases),
-                         ignored=ignored)
-
-    @property
-    def name(self) -> str:
-        """The canonical (stdin) name."""
-        return self.param.name
-
-    @property
-    def is_flag(self) -> bool:
-        """Whether the command line takes it without a value (booleans)."""
-        return self.param.kind is Kind.BOOLEAN
-
-    def mixed(self) -> str:
-        """The getopt spelling fence-agents publishes: '-a, --ip=[ip]'."""
-        value = "" if self.is_flag else f"=[{self.placeholder or 'value'}]"
-        parts = []
-        if self.short:
-            parts.append(f"-{self.short}")
-        if self.long:
-            parts.append(f"--{self.long}{value}")
-        return ", ".join(parts)
-
-
-def fence_option(name: str, kind: Kind, desc: str, *, short: str | None = None, long: str | None = None,
-         placeholder: str | None = None, aliases: tuple[str, ...] = (), default: str | None = None,
-         required: bool = False, private: bool = False, choices: tuple[str, ...] = (),
-         ignored: str = "", minimum: int | None = None, longdesc: str = "") -> FenceOption:
-    """A FenceOption, written compactly."""
-    param = Param(name, kind, desc, longdesc=longdesc, default=default, required=required, private=private,
-                  choices=choices, minimum=minimum)
-    return FenceOption(param, short, long if long is not None else name.replace("_", "-"), placeholder,
-                       aliases, ignored)
-
-
-# Options every hamail fence agent has (the fence-agents standard set that makes sense for us).
-COMMON_OPTIONS: tuple[FenceOption, ...] = (
-    fence_option("action", Kind.SELECT, "Fencing action", short="o", placeholder="action", default="reboot",
-         choices=ACTIONS),
-    fence_option("plug", Kind.STRING, "Ignored: this agent fences the one machine its BMC controls",
-         short="n", placeholder="id", aliases=("port",),
-         longdesc="Pacemaker passes the target here; it is ignored. Configure pcmk_host_list instead."),
-    fence_option("delay", Kind.DURATION, "Wait X seconds before fencing is started", placeholder="seconds",
-         default="0"),
-    fence_option("power_wait", Kind.DURATION, "Wait X seconds after issuing ON/OFF before checking the state",
-         placeholder="seconds", default="0",
-         longdesc="0 (default) checks at once with a short backoff; fence_ipmilan's default was a fixed 2."),
-    fence_option("power_timeout", Kind.DURATION, "Test X seconds for status change after ON/OFF",
-         placeholder="seconds", default="20"),
-    fence_option("login_timeout", Kind.DURATION, "Give up reaching and logging in to the device after X seconds",
-         placeholder="seconds", default="5"),
-    fence_option("fence_timeout", Kind.DURATION, "Overall bound of one action in seconds, delay included",
-         placeholder="seconds", default="60",
-         longdesc="Keep it at or below Pacemaker's fencing timeout (pcmk_off_timeout, default 60 s)."),
-    fence_option("retry_on", Kind.INTEGER, "Count of attempts to retry power on", placeholder="attempts",
-         default="1", minimum=1),
-    fence_option("verbose", Kind.BOOLEAN, "Verbose mode: log each step to stderr", short="v"),
-    fence_option("debug_file", Kind.STRING, "Write debug information to given file", short="D",
-         placeholder="debugfile", aliases=("debug",)),
-    fence_option("quiet", Kind.BOOLEAN, "Disable logging to stderr except the final error line", short="q"),
-    fence_option("version", Kind.BOOLEAN, "Display version information and exit", short="V"),
-    fence_option("help", Kind.BOOLEAN, "Display help and exit", short="h"),
-)
-
-
-class FenceOptions(Config):
-    """The typed, frozen values of one invocation (attribute access: opts.power_timeout is a float)."""
-
-    __slots__ = ()
 
 
 class PowerDevice:
@@ -182,11 +52,12 @@ def _no_checks(opts: FenceOptions) -> list[str]:
     return []
 
 
-class FenceAgent(_Frozen):
+class FenceAgent(Frozen):
     """One fence agent: its name, documentation, options and how to connect to its device.
 
     connect(opts, deadline, log) returns a context manager yielding a PowerDevice; check(opts) returns the
-    agent's own validation problems.
+    agent's own validation problems. options holds hamail.fence.options.COMMON_OPTIONS, and METHOD_OPTION
+    when the device can power-cycle.
     """
 
     __slots__ = ("name", "shortdesc", "longdesc", "options", "connect", "check", "vendor_url", "version")
@@ -204,161 +75,9 @@ class FenceAgent(_Frozen):
                 return option
         raise KeyError(name)
 
-
-# -- parsing ------------------------------------------------------------------------------------------
-
-def _canonical(options: Sequence[FenceOption]) -> dict[str, FenceOption]:
-    """Every accepted stdin name (canonical and legacy) to its option."""
-    names: dict[str, FenceOption] = {}
-    for option in options:
-        names[option.name] = option
-        for alias in option.aliases:
-            names.setdefault(alias, option)
-    # fence-agents' stdin also accepts 'option' for 'action'.
-    names.setdefault("option", next(o for o in options if o.name == "action"))
-    return names
-
-
-def parse_stdin(options: Sequence[FenceOption], text: str) -> tuple[dict[str, str], list[str]]:
-    """Raw values from Pacemaker's key=value lines, and the names of ignored keys.
-
-    Comments and blank lines are skipped, the last duplicate wins, unknown keys are ignored (Pacemaker
-    passes nodename and others). A canonical name beats its legacy alias whatever the order. Values are
-    never echoed anywhere: a malformed line could hold a password.
-    """
-    names = _canonical(options)
-    raw: dict[str, str] = {}
-    via_alias: set[str] = set()
-    ignored: list[str] = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        option = names.get(key) if sep else None
-        if option is None:
-            ignored.append(key if sep and key.isidentifier() else "(malformed line)")
-            continue
-        if key != option.name:
-            if option.name in raw and option.name not in via_alias:
-                continue  # the canonical spelling was given: it wins over the legacy one
-            via_alias.add(option.name)
-        else:
-            via_alias.discard(option.name)
-        raw[option.name] = value
-    return raw, ignored
-
-
-def parse_argv(options: Sequence[FenceOption], argv: Sequence[str]) -> dict[str, str]:
-    """Raw values from the command line as fence-agents accepts it (-o off -a ip, --action=off --ip=ip)."""
-    shorts = ""
-    longs = []
-    by_short: dict[str, FenceOption] = {}
-    by_long: dict[str, FenceOption] = {}
-    for option in options:
-        if option.short:
-            shorts += option.short + ("" if option.is_flag else ":")
-            by_short["-" + option.short] = option
-        if option.long:
-            longs.append(option.long + ("" if option.is_flag else "="))
-            by_long["--" + option.long] = option
-    import getopt  # only for command-line use; pacemaker-fenced passes stdin
-
-    try:
-        pairs, rest = getopt.gnu_getopt(list(argv), shorts, longs)
-    except getopt.GetoptError as exc:
-        # getopt's message names the option, never a value.
-        raise UsageError(f"{exc.msg} (see --help)") from None
-    if rest:
-        raise UsageError(f"unexpected argument{'s' if len(rest) > 1 else ''} on the command line (see --help)")
-    raw: dict[str, str] = {}
-    for flag, value in pairs:
-        option = by_short.get(flag) or by_long[flag]
-        raw[option.name] = "1" if option.is_flag else value
-    return raw
-
-
-def convert(options: Sequence[FenceOption], raw: Mapping[str, str]) -> FenceOptions:
-    """Typed values (defaults filled in); UsageError naming the first bad option (never a private value)."""
-    values: dict[str, object] = {}
-    given: set[str] = set()
-    for option in options:
-        param = option.param
-        text = raw.get(option.name, "")
-        if text != "":
-            try:
-                values[param.name] = param.convert(text)
-            except ValueError as exc:
-                raise UsageError(f"{param.name}: {exc}") from None
-            given.add(param.name)
-        else:
-            values[param.name] = param.convert(param.default) if param.default is not None else None
-    return FenceOptions(values, frozenset(given))
-
-
-# -- metadata and help --------------------------------------------------------------------------------
-
-def _content_type(param: Param) -> str:
-    """fence-agents' content types: durations are published as 'second'."""
-    return {Kind.DURATION: "second", Kind.PORT: "integer", Kind.PATH: "string"}.get(param.kind, param.kind.value)
-
-
-def metadata_xml(agent: FenceAgent) -> bytes:
-    """The agent's metadata in the fence-agents shape (lib/metadata.rng), built with lxml."""
-    from lxml import etree  # lazy: only metadata needs lxml
-
-    root = etree.Element("resource-agent", name=agent.name, shortdesc=agent.shortdesc)
-    etree.SubElement(root, "longdesc").text = agent.longdesc
-    etree.SubElement(root, "vendor-url").text = agent.vendor_url
-    parameters = etree.SubElement(root, "parameters")
-
-    def add(name: str, option: FenceOption, **extra: str) -> None:
-        """One <parameter> element (the canonical name or a legacy alias)."""
-        param = option.param
-        # A legacy alias is never required: its canonical name carries the requirement.
-        required = "1" if param.required and name == option.name else "0"
-        element = etree.SubElement(parameters, "parameter", name=name, unique="0", required=required, **extra)
-        etree.SubElement(element, "getopt", mixed=option.mixed())
-        content = etree.SubElement(element, "content", type=_content_type(param))
-        if param.default is not None:
-            content.set("default", param.default)
-        for choice in param.choices:
-            etree.SubElement(content, "option", value=choice)
-        text = param.shortdesc + (f" (ignored: {option.ignored})" if option.ignored else "")
-        etree.SubElement(element, "shortdesc", lang="en").text = text
-
-    for option in agent.options:
-        if option.name in ("help", "version"):
-            continue
-        extra = {"obsoletes": option.aliases[0]} if option.aliases else {}
-        add(option.name, option, **extra)
-        for alias in option.aliases:
-            add(alias, option, deprecated="1")
-    actions = etree.SubElement(root, "actions")
-    for name in ("on", "off", "reboot", "status", "monitor", "metadata", "validate-all"):
-        # 'on' is not automatic: Pacemaker must not unfence with this agent unless told to.
-        etree.SubElement(actions, "action", name=name, **({"automatic": "0"} if name == "on" else {}))
-    return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
-
-
-def help_text(agent: FenceAgent) -> str:
-    """Usage text in fence-agents' layout."""
-    lines = ["Usage:", f"\t{agent.name} [options]", "Options:"]
-    for option in agent.options:
-        param = option.param
-        desc = param.shortdesc
-        if param.choices:
-            desc += f" ({'|'.join(param.choices)})"
-        if param.default is not None and not param.private and param.default not in ("", "0") \
-                and not option.is_flag:
-            desc += f" (default {param.default})"
-        if option.ignored:
-            desc += f" [ignored: {option.ignored}]"
-        lines.append(f"   {option.mixed():<30} {desc}")
-    lines.append("")
-    lines.append("With no options, key=value lines are read from stdin (as pacemaker-fenced sends them).")
-    return "\n".join(lines) + "\n"
+    def offers(self, name: str) -> bool:
+        """Whether the agent declares the option of that canonical name."""
+        return any(option.name == name for option in self.options)
 
 
 # -- running -------------------------------------------------------------------------------------------
@@ -442,9 +161,14 @@ def _set_power(device: PowerDevice, want_on: bool, opts: FenceOptions, deadline:
             log.warning("attempt %d: %s; retrying", attempt, exc.message)
 
 
-def _reboot(device: PowerDevice, opts: FenceOptions, deadline: Deadline, log: FenceLog) -> None:
-    """Off (verified) then on; with method=cycle a running target is power-cycled instead."""
-    if opts.method == "cycle" and device.is_on():
+def _cycles(agent: FenceAgent, opts: FenceOptions) -> bool:
+    """Whether reboot power-cycles: only when the agent offers METHOD_OPTION and it is set to cycle."""
+    return agent.offers(METHOD_OPTION.name) and opts[METHOD_OPTION.name] == "cycle"
+
+
+def _reboot(device: PowerDevice, opts: FenceOptions, deadline: Deadline, log: FenceLog, cycle: bool) -> None:
+    """Off (verified) then on; with cycle (method=cycle) a running target is power-cycled instead."""
+    if cycle and device.is_on():
         device.control("cycle")
         _power_wait(opts, deadline)
         # A cycle cannot be observed reliably (the off phase may be shorter than a poll); trust the BMC's
@@ -477,7 +201,7 @@ def _device_action(agent: FenceAgent, action: str, opts: FenceOptions, deadline:
         elif action == "off":
             _set_power(device, False, opts, deadline, log)
         else:
-            _reboot(device, opts, deadline, log)
+            _reboot(device, opts, deadline, log, _cycles(agent, opts))
     out.write("Success: Rebooted\n" if action == "reboot" else f"Success: Powered {action.upper()}\n")
     return FenceExit.SUCCESS
 
@@ -511,6 +235,7 @@ def run(agent: FenceAgent, argv: Sequence[str], stdin, stdout, stderr, clock: Cl
                 raise UsageError("stdin is not UTF-8 text (expected key=value lines)") from None
             raw, ignored = parse_stdin(agent.options, text)
         if raw.get("help") in ("1",) and argv:
+            from hamail.fence.metadata import help_text
             stdout.write(help_text(agent))
             return FenceExit.SUCCESS
         if raw.get("version") == "1" and argv:
@@ -519,6 +244,7 @@ def run(agent: FenceAgent, argv: Sequence[str], stdin, stdout, stderr, clock: Cl
         action = raw.get("action", agent.option("action").param.default or "")
         if action == "metadata":
             # Metadata never depends on the other options being valid.
+            from hamail.fence.metadata import metadata_xml
             stdout.write(metadata_xml(agent).decode())
             stdout.flush()
             return FenceExit.SUCCESS

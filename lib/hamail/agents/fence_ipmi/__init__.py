@@ -1,1 +1,1 @@
-"""stonith:fence_ipmi: agent (options), and the IPMI device over pyghmi."""
+"""stonith:fence_ipmi: the agent (options, rules), its IPMI device, and the one adapter to pyghmi."""
