@@ -91,7 +91,7 @@ def test_runner_refuses_a_command_without_a_bound():
 
 
 def test_spawn_starts_a_detached_daemon_with_the_runner_environment(tmp_path):
-    runner = RecordingRunner({"PATH": "/usr/bin:/bin", "OCF_RESKEY_secret": "s3cret", "KEEP": "yes"})
+    runner = RecordingRunner({"PATH": "/usr/bin:/bin", "OCF_RESKEY_secret": "s3cret", "OCF_RESKEY_keep": "yes"})
     runner.hide_variables(["OCF_RESKEY_secret"])
     out = tmp_path / "env"
     daemon = runner.spawn(["sh", "-c", f"env > {out}; echo $$ > {out}.pid; exec sleep 30"])
@@ -99,7 +99,7 @@ def test_spawn_starts_a_detached_daemon_with_the_runner_environment(tmp_path):
         deadline = Deadline.after(5, SystemClock())
         poll(deadline, lambda: True if (tmp_path / "env.pid").exists() else None, what="the daemon")
         text = out.read_text()
-        assert "KEEP=yes" in text and "s3cret" not in text and "LC_ALL=C" in text
+        assert "OCF_RESKEY_keep=yes" in text and "s3cret" not in text and "LC_ALL=C" in text
         assert daemon.poll() is None
         # its own session: killing the test's process group would not reach it
         assert os.getsid(daemon.pid) == daemon.pid
@@ -117,3 +117,13 @@ def test_find_program_looks_where_the_runner_would():
     assert runner.find("/bin/sh") == "/bin/sh"
     assert runner.find("no-such-tool-here") is None
     assert runner.find("/etc/passwd") is None  # exists, not executable
+
+
+def test_children_inherit_only_the_allowlisted_environment():
+    environ = {"PATH": "/usr/bin:/bin", "HOME": "/root", "OCF_RESOURCE_INSTANCE": "db:0", "HA_RSCTMP": "/run/ra",
+               "PCMK_logfile": "/var/log/pcmk", "CIB_file": "/tmp/cib.xml", "MYSQL_PWD": "hunter2",
+               "AWS_SECRET_ACCESS_KEY": "k3y", "PYTHONPATH": "/tmp/evil"}
+    result = CommandRunner(environ).run(["env"], timeout=10, env={"EXPLICIT": "1"})
+    seen = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    assert seen == {"PATH": "/usr/bin:/bin", "HOME": "/root", "OCF_RESOURCE_INSTANCE": "db:0", "HA_RSCTMP": "/run/ra",
+                    "PCMK_logfile": "/var/log/pcmk", "CIB_file": "/tmp/cib.xml", "LC_ALL": "C", "EXPLICIT": "1"}

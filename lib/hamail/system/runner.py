@@ -1,5 +1,5 @@
 """The one seam through which hamail starts processes: argv only (never a shell), bounded by a deadline,
-secrets only on stdin, an explicit environment from which private parameters are removed.
+secrets only on stdin, an allowlisted environment from which private parameters are removed.
 
 run: a tool to completion, killed with its whole process group at the deadline. spawn: a daemon that
 outlives the action (mariadbd), detached, with the same environment rules. run_detached: a Python function
@@ -16,7 +16,7 @@ from hamail.secret import Secret
 
 __all__ = [
     "CommandResult", "CommandNotFound", "CommandTimeout", "Invocation", "CommandRunner", "Process",
-    "RecordingRunner", "FakeRunner", "UnexpectedCommand", "run_detached", "find_program",
+    "RecordingRunner", "FakeRunner", "UnexpectedCommand", "run_detached", "find_program", "inherited",
 ]
 
 SAFE_PATH = "/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin"
@@ -70,12 +70,24 @@ class Invocation:
 # How long a killed command may take to be reaped before it is left behind.
 KILL_GRACE = 0.2
 
+# What children inherit of the agent's environment: an allowlist, so that a variable nobody thought of (a
+# MYSQL_PWD, a token exported by an admin's shell into a manual run) never reaches a tool or a daemon.
+# Pacemaker's own variables (OCF_*, HA_*, PCMK_*, CIB_*, CRM_*) stay: its tools and crm_master read them.
+INHERITED = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL", "TERM"})
+INHERITED_PREFIXES = ("OCF_", "HA_", "PCMK_", "CIB_", "CRM_", "LC_")
+
+
+def inherited(environ) -> dict:
+    """The part of an environment a child may inherit (INHERITED and INHERITED_PREFIXES)."""
+    return {name: value for name, value in environ.items()
+            if name in INHERITED or name.startswith(INHERITED_PREFIXES)}
+
 
 class CommandRunner:
     """Runs commands with a deadline, LC_ALL=C, an explicit environment and secrets only on stdin."""
 
     def __init__(self, base_env=None) -> None:
-        env = dict(os.environ if base_env is None else base_env)
+        env = inherited(os.environ if base_env is None else base_env)
         env.setdefault("PATH", SAFE_PATH)
         env["LC_ALL"] = "C"
         self._base_env = env
