@@ -65,7 +65,7 @@ def monitor_code(obs: Observation) -> OCFExit:
 
 
 class ScoreStore:
-    """Where promotion scores go (pacemaker.PromotionScore on a live cluster): the interface."""
+    """Where promotion scores go (hamail.pacemaker.scores.PromotionScore on a live cluster): the interface."""
 
     def set(self, score: int) -> None:
         """Publish a score."""

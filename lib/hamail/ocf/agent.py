@@ -103,7 +103,7 @@ class Context:
     """Everything one action of one agent needs, handed to the action functions.
 
     spec (AgentSpec), action (name), env (OCFEnv), config (params.Config), config_errors (list of
-    ParamError), deadline (clock.Deadline), runner (runner.CommandRunner), clock, log (log.Log).
+    ParamError), deadline (system.clock.Deadline), runner (system.runner.CommandRunner), clock, log (ocf.log.Log).
     """
 
     __slots__ = ("spec", "action", "env", "config", "config_errors", "deadline", "runner", "clock", "log")
