@@ -119,9 +119,9 @@ def start(ctx: Context) -> int:
         raise OCFError(OCFExit.ERR_GENERIC, f"the server is already running outside the cluster's control "
                        f"({server.primary_ok(status)[1]}); stop it first")
     server.prepare_dirs(ctx)
-    info = positions.recover(ctx)
-    cluster.publish(ctx, info)
-    state = {"uuid": info["uuid"], "seqno": info["seqno"], "score": "unset"}
+    position = positions.recover(ctx)
+    cluster.publish(ctx, position)
+    state = {"uuid": position.uuid, "seqno": position.seqno, "score": "unset"}
     cluster.save_state(ctx, state)
     wait = cluster.apply_decision(ctx, state)
     if wait:
@@ -314,9 +314,9 @@ def demote(ctx: Context) -> int:
     cluster.scores(ctx).delete()
     if cluster.load_state(ctx) is None:
         return OCFExit.SUCCESS
-    info = positions.recover(ctx)
-    cluster.publish(ctx, info)
-    state = {"uuid": info["uuid"], "seqno": info["seqno"], "score": None}
+    position = positions.recover(ctx)
+    cluster.publish(ctx, position)
+    state = {"uuid": position.uuid, "seqno": position.seqno, "score": None}
     cluster.save_state(ctx, state)
     return OCFExit.SUCCESS
 

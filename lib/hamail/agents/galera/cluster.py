@@ -93,13 +93,13 @@ def scores(ctx: Context, node: str | None = None):
 PUBLISHED = ("last-committed", "uuid", "safe-to-bootstrap", "no-grastate", "last-view", "last-view-time")
 
 
-def publish(ctx: Context, info: dict) -> None:
+def publish(ctx: Context, position) -> None:
     """Publish this node's position as transient node attributes (what every node decides from)."""
     attrs, me = attributes(ctx), ctx.env.node_name
-    values = {"last-committed": str(info["seqno"]), "uuid": info["uuid"],
-              "safe-to-bootstrap": "1" if info["safe_to_bootstrap"] else "0",
-              "no-grastate": "1" if info["no_grastate"] else "0", "last-view": info.get("view") or "",
-              "last-view-time": info.get("view_time") or ""}
+    values = {"last-committed": str(position.seqno), "uuid": position.uuid,
+              "safe-to-bootstrap": "1" if position.safe_to_bootstrap else "0",
+              "no-grastate": "1" if position.no_grastate else "0", "last-view": position.view,
+              "last-view-time": position.view_time}
     # last-committed goes last: its presence tells other nodes this node's report is complete.
     for name in ("uuid", "safe-to-bootstrap", "no-grastate", "last-view", "last-view-time", "last-committed"):
         if values[name]:

@@ -10,7 +10,7 @@ from hamail.agents.galera import server
 from hamail.ocf import Context, OCFError, OCFExit
 from hamail.system.files import atomic_write
 
-__all__ = ["read_grastate", "set_safe_to_bootstrap", "read_view", "recover"]
+__all__ = ["Position", "read_grastate", "set_safe_to_bootstrap", "read_view", "recover"]
 
 
 def read_grastate(ctx: Context):
@@ -62,19 +62,39 @@ def read_view(ctx: Context):
     return view, (written if view is not None else None)
 
 
-def recover(ctx: Context) -> dict:
+class Position:
+    """Where this node's data ends and what it knows of the cluster: what it publishes for the decision.
+
+    uuid and seqno of its last commit, safe_to_bootstrap from grastate.dat, no_grastate (no file, or
+    transactions rolled back: never the bootstrap choice), its last Primary view (encoded) and when it was
+    written (epoch seconds as text, '' when unknown).
+    """
+
+    __slots__ = ("uuid", "seqno", "safe_to_bootstrap", "no_grastate", "view", "view_time")
+
+    def __init__(self, uuid: str, seqno: int, safe_to_bootstrap: bool, no_grastate: bool, view: str = "",
+                 view_time: str = "") -> None:
+        self.uuid, self.seqno, self.safe_to_bootstrap = uuid, seqno, safe_to_bootstrap
+        self.no_grastate, self.view, self.view_time = no_grastate, view, view_time
+
+    def __repr__(self) -> str:
+        return (f"Position({self.uuid}:{self.seqno}, safe_to_bootstrap={int(self.safe_to_bootstrap)}, "
+                f"no_grastate={int(self.no_grastate)})")
+
+
+def recover(ctx: Context) -> Position:
     """This node's position: grastate.dat after a clean shutdown, else --wsrep-recover (with the known quirks)."""
     state, _ = read_grastate(ctx)
     view, written = read_view(ctx)
-    info = {"no_grastate": state is None, "view": view.encode() if view else "",
-            "view_time": str(int(written)) if written else ""}
+    encoded = view.encode() if view else ""
+    view_time = str(int(written)) if written else ""
     if state is not None and state.has_position:
         ctx.log.info("position from grastate.dat: %s:%d safe_to_bootstrap=%d", state.uuid, state.seqno,
                      int(state.safe_to_bootstrap))
-        info.update(uuid=state.uuid, seqno=state.seqno, safe_to_bootstrap=state.safe_to_bootstrap)
-        return info
+        return Position(state.uuid, state.seqno, state.safe_to_bootstrap, False, encoded, view_time)
     ctx.log.info("grastate.dat %s: running --wsrep-recover", "is absent" if state is None else
                  f"has no position ({state.uuid}:{state.seqno})")
+    no_grastate = state is None
     rec = _run_recovery(ctx)
     if not rec.found and rec.prepared:
         ctx.log.warning("--wsrep-recover found %d prepared transaction(s): rolling back with --tc-heuristic-recover",
@@ -83,15 +103,14 @@ def recover(ctx: Context) -> dict:
         if rec.found and state is not None:
             # The rolled-back transactions may have committed elsewhere: make this node take a full
             # state transfer when it joins, and avoid choosing it to bootstrap (no_grastate).
-            info["no_grastate"] = True
+            no_grastate = True
     if not rec.found:
         raise OCFError(OCFExit.ERR_GENERIC, "unable to detect the last committed seqno: --wsrep-recover reported no "
                        "position" + (f" ({rec.prepared} prepared transactions)" if rec.prepared else "")
                        + f"; see {ctx.config.log}")
     ctx.log.info("position from --wsrep-recover: %s:%d", rec.uuid, rec.seqno)
-    info.update(uuid=rec.uuid, seqno=rec.seqno,
-                safe_to_bootstrap=bool(state is not None and state.safe_to_bootstrap))
-    return info
+    return Position(rec.uuid, rec.seqno, bool(state is not None and state.safe_to_bootstrap), no_grastate, encoded,
+                    view_time)
 
 
 def _run_recovery(ctx: Context, *extra: str):
