@@ -18,10 +18,6 @@ from hamail.system.runner import CommandNotFound, CommandRunner, CommandTimeout
 
 __all__ = ["OCFError", "ConfigError", "NotInstalled", "OCFEnv", "Context", "Agent", "run"]
 
-# Actions every agent answers without its own handler.
-_BUILTIN = ("meta-data", "usage", "help", "--help", "validate-all")
-
-
 class OCFError(Exception):
     """An action failed with a specific OCF code and a one-line reason for the operator."""
 

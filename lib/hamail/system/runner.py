@@ -111,11 +111,7 @@ class CommandRunner:
         stdin may be str, bytes or a Secret (how passwords reach tools: never in argv).
         """
         import subprocess  # 15-20 ms to import: only paid by actions that run a tool
-        if any(isinstance(arg, Secret) for arg in argv):
-            raise TypeError("secrets go on stdin, never in argv")
-        if deadline is None and timeout is None:
-            raise TypeError("a command needs a deadline or a timeout: nothing hamail runs may wait for ever")
-        argv = tuple(str(a) for a in argv)
+        argv = _checked_argv(argv, deadline, timeout)
         full_env = self.environment(env)
         self._observe(Invocation(argv, full_env, isinstance(stdin, Secret)))
         limit = timeout
@@ -124,15 +120,8 @@ class CommandRunner:
         data = stdin.reveal() if isinstance(stdin, Secret) else stdin
         if isinstance(data, str):
             data = data.encode()
-        try:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, cwd=cwd,
-                start_new_session=True, close_fds=True)
-        except FileNotFoundError:
-            raise CommandNotFound(f"{argv[0]}: not found") from None
-        except PermissionError:
-            raise CommandNotFound(f"{argv[0]}: not executable") from None
+        proc = _popen(argv, full_env, cwd, stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             out, err = proc.communicate(data, timeout=limit)
         except subprocess.TimeoutExpired:
@@ -160,23 +149,34 @@ class CommandRunner:
         """Start a daemon that outlives this action: its own session, stdio on /dev/null, this runner's
         environment (private parameters removed); CommandNotFound when the program is missing."""
         import subprocess
-        if any(isinstance(arg, Secret) for arg in argv):
-            raise TypeError("secrets go on stdin, never in argv")
-        argv = tuple(str(a) for a in argv)
+        argv = _checked_argv(argv, bounded=False)
         full_env = self.environment(env)
         self._observe(Invocation(argv, full_env, False))
-        try:
-            popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, env=full_env, cwd=cwd, start_new_session=True,
-                                     close_fds=True)
-        except FileNotFoundError:
-            raise CommandNotFound(f"{argv[0]}: not found") from None
-        except PermissionError:
-            raise CommandNotFound(f"{argv[0]}: not executable") from None
-        return Process(popen)
+        return Process(_popen(argv, full_env, cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL))
 
     def _observe(self, invocation: Invocation) -> None:
         """Hook for recording runners; the plain runner records nothing."""
+
+
+def _checked_argv(argv, deadline=None, timeout=None, bounded: bool = True) -> tuple:
+    """argv as strings; TypeError for a Secret in it or (bounded) a command with neither deadline nor timeout."""
+    if any(isinstance(arg, Secret) for arg in argv):
+        raise TypeError("secrets go on stdin, never in argv")
+    if bounded and deadline is None and timeout is None:
+        raise TypeError("a command needs a deadline or a timeout: nothing hamail runs may wait for ever")
+    return tuple(str(a) for a in argv)
+
+
+def _popen(argv: tuple, env: dict, cwd, **streams):
+    """Start argv in its own session (so a deadline kills its whole group); CommandNotFound when missing."""
+    import subprocess
+    try:
+        return subprocess.Popen(argv, env=env, cwd=cwd, start_new_session=True, close_fds=True, **streams)
+    except FileNotFoundError:
+        raise CommandNotFound(f"{argv[0]}: not found") from None
+    except PermissionError:
+        raise CommandNotFound(f"{argv[0]}: not executable") from None
 
 
 class Process:
@@ -204,6 +204,7 @@ class Process:
 
 def find_program(program: str, path: str = SAFE_PATH) -> str | None:
     """The executable a command would run: an absolute path if it is executable, else looked up in path."""
+    # Not shutil.which: importing shutil costs ~14 ms, and galera's validate runs this at every monitor.
     if "/" in program:
         return program if os.path.isfile(program) and os.access(program, os.X_OK) else None
     for directory in path.split(os.pathsep):
@@ -272,11 +273,7 @@ class FakeRunner(CommandRunner):
 
     def run(self, argv, *, deadline=None, timeout=None, stdin=None, env=None, cwd=None) -> CommandResult:
         """Answer the next scripted call, failing the test on anything else."""
-        if any(isinstance(arg, Secret) for arg in argv):
-            raise TypeError("secrets go on stdin, never in argv")
-        if deadline is None and timeout is None:
-            raise TypeError("a command needs a deadline or a timeout: nothing hamail runs may wait for ever")
-        argv = tuple(str(a) for a in argv)
+        argv = _checked_argv(argv, deadline, timeout)
         self.invocations.append(Invocation(argv, self.environment(env), isinstance(stdin, Secret)))
         if not self._script:
             raise UnexpectedCommand(f"unexpected command {argv!r}")
