@@ -7,14 +7,15 @@ The cluster's state lives in the workdir (lab.json + one directory per node), so
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 if not __package__:  # run as ``python3 lab/hamail_lab``: make the package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hamail_lab.agents import install_agents, uninstall_agents  # noqa: E402
-from hamail_lab.cluster import STATE_FILE, Cluster  # noqa: E402
+from hamail_lab.agents import uninstall_agents  # noqa: E402
+from hamail_lab.cluster import POST_CHILD, STATE_FILE, Cluster  # noqa: E402
 from hamail_lab.hostsys import LabError  # noqa: E402
 
 DEFAULT_WORKDIR = Path("/var/tmp/hamail-lab")
@@ -60,29 +61,26 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("boot", "cycle"):
             cmd.add_argument("--no-wait", action="store_true",
                              help="return once the node's init runs, not when the cluster has it online")
+            cmd.add_argument("--post", type=float, default=0, metavar="SECONDS",
+                             help="report power on at once but boot SECONDS later (a real machine's POST)")
     sub.add_parser("heal", help="restore all links, boot dead nodes and wait until all are online")
 
-    for name, text in (("install-agents", "symlink agents/ and fence/fence_* where Pacemaker finds them"),
-                       ("uninstall-agents", "remove those symlinks")):
-        cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--checkout", type=Path, default=CHECKOUT)
+    cmd = sub.add_parser("uninstall-agents", help="remove host symlinks into the checkout left by older labs")
+    cmd.add_argument("--checkout", type=Path, default=CHECKOUT)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one CLI command; return the exit status."""
     args = build_parser().parse_args(argv)
-    if args.command == "install-agents":
-        for path, outcome in install_agents(args.checkout).items():
-            print(f"{path}: {outcome}")
-        return 0
     if args.command == "uninstall-agents":
         for path in uninstall_agents(args.checkout):
             print(f"removed {path}")
         return 0
     if args.command == "up":
         cluster = Cluster(args.workdir, args.nodes, args.prefix, args.subnet, stonith_enabled=args.stonith,
-                          no_quorum_policy=args.no_quorum_policy, host_address=args.host_address)
+                          no_quorum_policy=args.no_quorum_policy, host_address=args.host_address,
+                          checkout=CHECKOUT)
         try:
             cluster.start(timeout=args.timeout, fresh=not args.keep_state)
         except BaseException:
@@ -117,14 +115,20 @@ def main(argv: list[str] | None = None) -> int:
         return proc.returncode
     elif args.command == "kill":
         cluster.kill_node(args.node)
-    elif args.command == "boot":
-        if not cluster.is_running(args.node):  # powering on a running machine is a no-op, as on a BMC
+    elif args.command in ("boot", "cycle"):
+        if args.command == "cycle":
+            cluster.kill_node(args.node)
+        elif cluster.is_running(args.node) or cluster.powering_on(args.node):
+            return 0  # powering on a machine that is on is a no-op, as on a BMC
+        if args.post and args.no_wait:
+            if os.environ.get(POST_CHILD) == args.node:
+                cluster.post_then_boot(args.node, args.post)
+            else:
+                cluster.power_on_later(args.node, args.post)
+        else:
             cluster.start_node(args.node, wait=not args.no_wait)
-    elif args.command == "cycle":
-        cluster.kill_node(args.node)
-        cluster.start_node(args.node, wait=not args.no_wait)
     elif args.command == "alive":
-        return 0 if cluster.is_running(args.node) else 1
+        return 0 if cluster.is_running(args.node) or cluster.powering_on(args.node) else 1
     elif args.command == "cut":
         cluster.cut_link(args.node)
     elif args.command == "restore":

@@ -18,6 +18,9 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 PYTHON = "/usr/bin/python3"
 BMC_HOST = 250  # the management namespace's address: <subnet>.250
 FIRST_PORT = 6231
+# Seconds between a BMC's power on and the node's boot, like a real machine's POST: a node that rejoined before
+# the cluster recorded its fencing would be told it was fenced and stop for good.
+POST = "5"
 
 
 class BmcNetwork:
@@ -61,9 +64,9 @@ class BmcNetwork:
                     "--address", self.address, "--port", str(self.port(node)),
                     "--password-file", str(self.password_file),
                     "--off-command", self._lab("kill", node),
-                    "--on-command", self._lab("boot", "--no-wait", node),
-                    "--reset-command", self._lab("cycle", "--no-wait", node),
-                    "--cycle-command", self._lab("cycle", "--no-wait", node),
+                    "--on-command", self._lab("boot", "--no-wait", "--post", POST, node),
+                    "--reset-command", self._lab("cycle", "--no-wait", "--post", POST, node),
+                    "--cycle-command", self._lab("cycle", "--no-wait", "--post", POST, node),
                     "--status-command", self._lab("alive", node),
                     "--command-timeout", "60",
                     "--pid-file", str(self.dir / f"{node}.pid"), "--log-file", str(self.dir / f"{node}.log")]

@@ -22,14 +22,13 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence, TypeVar
 
-from . import hostsys
+from . import agents, hostsys
 from .hostsys import LabError, wait_for
 
 T = TypeVar("T")
@@ -39,6 +38,7 @@ NODE_INIT = Path(__file__).resolve().with_name("node_init.py")
 NODE_DATA_MOUNT = "/var/lib/hamail-lab-node"
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 STATE_FILE = "lab.json"
+POST_CHILD = "HAMAIL_LAB_POST_CHILD"  # marks the detached process that boots a node after its POST delay
 # Host directories that every node gets its own (empty, same owner) copy of, when they exist.
 DEFAULT_PRIVATE_DIRS = ("/var/lib/mysql", "/var/log/mysql")
 # (mount point, per-node directory name, required)
@@ -108,8 +108,8 @@ class Cluster:
                  recheck_interval: str = "30s", dc_deadtime: str = "5s",
                  properties: Mapping[str, str] | None = None,
                  private_dirs: Sequence[str] = DEFAULT_PRIVATE_DIRS,
-                 host_address: bool = False):
-        """Describe a cluster; nothing is created until start()."""
+                 host_address: bool = False, checkout: Path | None = None):
+        """Describe a cluster; nothing is created until start() (``checkout``: whose agents the nodes run)."""
         if nodes not in (1, 2, 3, 4, 5):
             raise ValueError("nodes must be between 1 and 5 (1 and 3 are what the tests use)")
         if not (prefix.isascii() and prefix.isalnum() and prefix.islower() and 1 <= len(prefix) <= 8):
@@ -128,6 +128,7 @@ class Cluster:
         self.properties = dict(properties or {})
         self.private_dirs = tuple(private_dirs)
         self.host_address = host_address
+        self.checkout = Path(checkout or agents.CHECKOUT).resolve()
         self._inits: dict[str, tuple[int, int | None]] = {}
         self._procs: dict[str, subprocess.Popen] = {}
         self.startup_seconds: float | None = None
@@ -177,7 +178,7 @@ class Cluster:
             "stonith_enabled": self.stonith_enabled, "no_quorum_policy": self.no_quorum_policy,
             "recheck_interval": self.recheck_interval, "dc_deadtime": self.dc_deadtime,
             "properties": self.properties, "private_dirs": list(self.private_dirs),
-            "host_address": self.host_address, "running": running,
+            "host_address": self.host_address, "checkout": str(self.checkout), "running": running,
             "inits": {node: list(value) for node, value in self._inits.items()},
         }
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -197,7 +198,7 @@ class Cluster:
                       stonith_enabled=state["stonith_enabled"], no_quorum_policy=state["no_quorum_policy"],
                       recheck_interval=state["recheck_interval"], dc_deadtime=state["dc_deadtime"],
                       properties=state["properties"], private_dirs=state["private_dirs"],
-                      host_address=state["host_address"])
+                      host_address=state["host_address"], checkout=state.get("checkout"))
         cluster._inits = {node: (pid, started) for node, (pid, started) in state["inits"].items()}
         return cluster
 
@@ -264,7 +265,8 @@ class Cluster:
         env = {"PATH": NODE_PATH, "LANG": "C.UTF-8", "HOME": "/root", "OCF_ROOT": "/usr/lib/ocf",
                "PCMK_logfile": "/var/log/pacemaker/pacemaker.log", "PCMK_logfacility": "none",
                "PCMK_panic_action": "off"}
-        init_cfg = {"hostname": node, "binds": self._binds(node), "env": env,
+        overlays = agents.overlay_layers(self.checkout, ndir / "agent-layers")
+        init_cfg = {"hostname": node, "binds": self._binds(node), "overlays": overlays, "env": env,
                     "hacluster_uid": uid, "haclient_gid": gid}
         (ndir / "init.json").write_text(json.dumps(init_cfg, indent=2) + "\n")
 
@@ -392,8 +394,55 @@ class Cluster:
                 proc.kill()
                 proc.wait(timeout=5)
 
+    def _post_file(self, node: str) -> Path:
+        """Where a pending power-on (a BMC's "on" before the node boots) records its process."""
+        return self.node_dir(node) / "powering-on"
+
+    def powering_on(self, node: str) -> bool:
+        """True while a power-on is pending: powered on (as a BMC reports it) but not booted yet."""
+        try:
+            pid, started = (int(x) for x in self._post_file(node).read_text().split())
+        except (OSError, ValueError):
+            return False
+        return hostsys.alive(pid, started)
+
+    def power_on_later(self, node: str, delay: float) -> None:
+        """Power the node on now and boot it ``delay`` seconds later, as a real machine's POST delays its OS.
+
+        Fencing needs it: Pacemaker stops a node that rejoins before the cluster has recorded its fencing.
+        """
+        lab_main = Path(__file__).resolve().with_name("__main__.py")
+        subprocess.Popen([NODE_PYTHON, str(lab_main), "--workdir", str(self.workdir), "boot", "--no-wait",
+                          "--post", str(delay), node], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True, cwd="/",
+                         env={"PATH": NODE_PATH, "LANG": "C.UTF-8", POST_CHILD: node})
+        # Report "on" from now: wait until the delayed boot has registered itself.
+        wait_for(lambda: self.powering_on(node) or self.is_running(node), 10, f"{node}'s power-on", interval=0.02)
+
+    def post_then_boot(self, node: str, delay: float) -> None:
+        """The delayed half of power_on_later: register, wait the POST delay, boot unless powered off meanwhile."""
+        marker = self._post_file(node)
+        marker.write_text(f"{os.getpid()} {hostsys.start_time(os.getpid())}\n")
+        time.sleep(delay)  # a machine's POST: a fixed duration by design, not a wait for a condition
+        try:
+            if not self.is_running(node):
+                self.start_node(node, wait=False)
+        finally:
+            marker.unlink(missing_ok=True)
+
+    def _cancel_power_on(self, node: str) -> None:
+        """Power off during POST: the pending boot never happens."""
+        try:
+            pid, started = (int(x) for x in self._post_file(node).read_text().split())
+        except (OSError, ValueError):
+            return
+        if hostsys.alive(pid, started):
+            os.kill(pid, signal.SIGKILL)
+        self._post_file(node).unlink(missing_ok=True)
+
     def kill_node(self, node: str, timeout: float = 30) -> None:
         """Power-cut a node: SIGKILL its PID-namespace init, so every process in it dies at once."""
+        self._cancel_power_on(node)
         entry = self._inits.get(node)
         if entry is not None and hostsys.alive(*entry):
             os.kill(entry[0], signal.SIGKILL)
@@ -421,6 +470,7 @@ class Cluster:
         self._boot(node)
         if wait:
             self.wait_online(timeout, nodes=[n for n in self.nodes if self.is_running(n)])
+            self.check_agents(node)
 
     def heal(self, timeout: float = 180) -> ClusterStatus:
         """Undo cut_link/kill_node/stop_node: links up, dead nodes booted, wait until all are online."""
@@ -446,6 +496,8 @@ class Cluster:
         for node in self.nodes:
             self._boot(node)
         self.wait_online(max(1.0, timeout - (time.monotonic() - began)))
+        for node in self.nodes:
+            self.check_agents(node)
         self.startup_seconds = time.monotonic() - began
 
     def wait_online(self, timeout: float = 120, nodes: Sequence[str] | None = None) -> ClusterStatus:
@@ -537,6 +589,14 @@ class Cluster:
         if check and proc.returncode != 0:
             raise subprocess.CalledProcessError(proc.returncode, list(argv), proc.stdout, proc.stderr)
         return proc
+
+    def check_agents(self, node: str) -> None:
+        """LabError unless, inside the node, Pacemaker's agent paths resolve into this cluster's checkout."""
+        for path, wanted in agents.expected_targets(self.checkout).items():
+            seen = self.run(node, ["readlink", "-f", path], timeout=30).stdout.strip()
+            if seen != wanted:
+                raise LabError(f"{node} would run {path} from {seen or 'nowhere'}, not the checkout under test "
+                               f"({wanted}): the agent overlay is missing")
 
     def first_running(self) -> str:
         """The first node that is running (the default node for cluster-wide queries)."""

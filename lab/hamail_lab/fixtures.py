@@ -23,7 +23,6 @@ from typing import Iterator
 
 import pytest
 
-from .agents import install_agents
 from .cluster import Cluster
 from .hostsys import LabError
 
@@ -113,13 +112,6 @@ def lab_safety_net() -> Iterator[SafetyNet]:
 
 
 @pytest.fixture(scope="session")
-def hamail_agents() -> dict[str, str]:
-    """Install the checkout's agents for Pacemaker (symlinks; see hamail_lab.agents); return what was done."""
-    require_root()
-    return install_agents(CHECKOUT)
-
-
-@pytest.fixture(scope="session")
 def lab_workdir(tmp_path_factory) -> Path:
     """Parent directory of the session clusters' state (HAMAIL_LAB_WORKDIR or a pytest temp dir)."""
     chosen = os.environ.get("HAMAIL_LAB_WORKDIR")
@@ -140,9 +132,11 @@ def free_prefix(prefix: str) -> str:
 
 def _session_cluster(name: str, workdir: Path, net: SafetyNet) -> Iterator[Cluster]:
     """Start the named cluster, yield it, and always stop it."""
+    if os.environ.get("HAMAIL_NO_CLUSTER"):
+        pytest.fail(f"{name}: this run promises no cluster (HAMAIL_NO_CLUSTER is set, e.g. by make test-fast)")
     require_root()
     spec = dict(SPECS[name], prefix=free_prefix(SPECS[name]["prefix"]))
-    cluster = Cluster(workdir / name, **spec)
+    cluster = Cluster(workdir / name, **spec, checkout=CHECKOUT)
     net.add(cluster)
     try:
         cluster.start()
@@ -153,12 +147,12 @@ def _session_cluster(name: str, workdir: Path, net: SafetyNet) -> Iterator[Clust
 
 
 @pytest.fixture(scope="session")
-def cluster1(lab_workdir, lab_safety_net, hamail_agents) -> Iterator[Cluster]:
+def cluster1(lab_workdir, lab_safety_net) -> Iterator[Cluster]:
     """A running 1-node cluster (prefix hm1, 198.51.100.11), shared by the whole session."""
     yield from _session_cluster("cluster1", lab_workdir, lab_safety_net)
 
 
 @pytest.fixture(scope="session")
-def cluster3(lab_workdir, lab_safety_net, hamail_agents) -> Iterator[Cluster]:
+def cluster3(lab_workdir, lab_safety_net) -> Iterator[Cluster]:
     """A running 3-node cluster (prefix hm3, 192.0.2.11-13), shared by the whole session."""
     yield from _session_cluster("cluster3", lab_workdir, lab_safety_net)

@@ -51,6 +51,9 @@ def setup_mounts(cfg):
         if not os.path.exists(dst):
             os.makedirs(dst, exist_ok=True)
         run(["mount", "--bind", src, dst])
+    # The checkout's agents on top of the host's directories, in this namespace only (read-only overlay).
+    for layer, dst in cfg.get("overlays", ()):
+        run(["mount", "-t", "overlay", "hamail-agents", "-o", f"lowerdir={layer}:{dst}", dst])
 
 
 def prepare_pacemaker_dirs(cfg):

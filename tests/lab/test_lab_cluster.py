@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from hamail_lab import Cluster, LabError, install_agents
+from hamail_lab import Cluster, LabError
 from hamail_lab.fixtures import require_root
 from hamail_lab.hostsys import link_names, netns_names
+
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def host_snapshot() -> dict:
@@ -137,7 +140,6 @@ def test_kill_and_restart_node(cluster3):
 def test_stop_leaves_nothing_behind_even_after_failed_start_and_crash(tmp_path):
     """A failed start explains itself; a crashed run's leftovers are cleaned; stop() is complete and idempotent."""
     require_root()
-    install_agents(Path(__file__).resolve().parents[2])
     before = host_snapshot()
     failing = Cluster(tmp_path / "a", nodes=1, prefix="hmx", subnet="198.51.100")
     with pytest.raises(LabError) as info:
@@ -162,6 +164,29 @@ def test_stop_leaves_nothing_behind_even_after_failed_start_and_crash(tmp_path):
     assert after["mounts"] == before["mounts"]
     assert after["procs"] == before["procs"]
     assert not any("hmx-" in line for line in after["mounts"])
+
+
+def test_nodes_run_exactly_the_checkout_under_test_or_refuse(tmp_path):
+    """Inside a node, ocf:hamail and fence_* resolve into the cluster's checkout (a copy here), not the host's."""
+    require_root()
+    copy = tmp_path / "checkout"
+    for part in ("agents", "fence", "lib"):
+        shutil.copytree(CHECKOUT / part, copy / part, symlinks=True)
+    cluster = Cluster(tmp_path / "lab", nodes=1, prefix="hmz", subnet="198.51.100", checkout=copy)
+    with cluster:
+        seen = cluster.run("node1", ["readlink", "-f", "/usr/lib/ocf/resource.d/hamail/Dummy",
+                                     "/usr/sbin/fence_ipmi"]).stdout.split()
+        assert seen == [str(copy / "agents" / "Dummy"), str(copy / "fence" / "fence_ipmi")]
+        meta = cluster.run("node1", ["crm_resource", "--show-metadata", "ocf:hamail:Dummy"])
+        assert meta.returncode == 0 and 'name="Dummy"' in meta.stdout, meta.stderr
+        # The host's own directories are untouched: the copy is visible only inside the node.
+        assert not os.path.realpath("/usr/lib/ocf/resource.d/hamail").startswith(str(copy))
+        cluster.check_agents("node1")
+        # A node that runs anything but the checkout under test (here: the copy, when this checkout is meant)
+        # makes the lab stop with the reason.
+        cluster.checkout = CHECKOUT
+        with pytest.raises(LabError, match="not the checkout under test"):
+            cluster.check_agents("node1")
 
 
 def test_cli_up_run_down(tmp_path):
