@@ -180,11 +180,9 @@ class LoopLab:
         for point in self.mounts_below():
             sh("umount", "-l", point, check=False)
         for loop in self.loops:
-            # A loop device can be briefly busy right after its last unmount: retry, then check it is gone.
-            for _ in range(20):
-                if sh("losetup", "-d", loop, check=False).returncode == 0:
-                    break
-                time.sleep(0.1)
+            # A loop device can be briefly busy right after its last unmount: retry until it detaches.
+            assert wait_for(lambda: sh("losetup", "-d", loop, check=False).returncode == 0, timeout=10), \
+                f"{loop} is still attached: {sh('losetup', loop, check=False).stdout}"
 
 
 @pytest.fixture

@@ -1,12 +1,14 @@
 """ocf:hamail:Filesystem on real loop devices with ext4 and xfs, real mounts and real processes holding them."""
 
 import os
+import re
+import signal
 import subprocess
 import time
 
 import pytest
 
-from agent_support import AGENTS, assert_clean, exit_reason, mounted, ocf_env, sh
+from agent_support import AGENTS, NODE_PYTHON, assert_clean, exit_reason, mounted, ocf_env, sh
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for loop devices and mounts")
 
@@ -19,7 +21,6 @@ MMAP = ("import mmap, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_
         "print('ready', flush=True); time.sleep(600)")
 IGNORE_TERM = ("import os, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); os.chdir(sys.argv[1]); "
                "print('ready', flush=True); time.sleep(600)")
-
 
 
 def _params(device, directory, fstype="ext4", **extra):
@@ -59,7 +60,7 @@ def test_stop_kills_holders_of_this_mount_only(fs, looplab):
     assert result.returncode == 0, result.stderr
     assert not mounted(mnt)
     for proc in holders:
-        assert proc.wait(timeout=5) is not None
+        assert proc.wait(timeout=5) == -signal.SIGTERM  # the agent's TERM ended it
     assert unrelated.poll() is None and unrelated_file.poll() is None
     assert mounted(other)
     for reason in ("fd", "cwd", "maps"):
@@ -74,7 +75,7 @@ def test_bind_mount_resource_spares_users_of_the_source(fs, looplab):
     assert fs("monitor", **params).returncode == 0
     holder = looplab.hold(CWD, mnt)
     assert fs("stop", **params).returncode == 0
-    assert holder.wait(timeout=5) is not None and user_of_source.poll() is None
+    assert holder.wait(timeout=5) == -signal.SIGTERM and user_of_source.poll() is None
     assert not mounted(mnt)
 
 
@@ -89,7 +90,7 @@ def test_submounts_unmounted_first_and_their_holders_killed(fs, looplab):
     sh("mount", "-t", "tmpfs", "hmiptmp", deeper)
     holder = looplab.hold(CWD, deeper)
     assert fs("stop", **params).returncode == 0
-    assert holder.wait(timeout=5) is not None
+    assert holder.wait(timeout=5) == -signal.SIGTERM
     assert not looplab.mounts_below()
 
 
@@ -126,15 +127,83 @@ def test_depth_20_on_a_read_only_mount(fs, looplab):
     assert fs("stop", **params).returncode == 0
 
 
+def _fs_state(device):
+    """The ext4 superblock's 'Filesystem state' (clean, or 'clean with errors' until fsck repairs it)."""
+    out = sh("dumpe2fs", "-h", device).stdout
+    return re.search(r"^Filesystem state:\s+(.*)$", out, re.M).group(1).strip()
+
+
 def test_label_and_uuid_devices_and_fsck(fs, looplab):
     device = looplab.device("ext4", label="hmiplbl")
     uuid = sh("blkid", "-p", "-o", "value", "-s", "UUID", device).stdout.strip()
     for spec in ("LABEL=hmiplbl", f"UUID={uuid}"):
+        # The superblock's error flag: mount alone keeps it, only an fsck run clears it.
+        sh("tune2fs", "-E", "force_fsck", device)
+        assert _fs_state(device) == "clean with errors"
         params = _params(spec, looplab.base / "mnt", run_fsck="force")
         result = fs("start", **params)
         assert result.returncode == 0, result.stderr
+        assert sh("findmnt", "-n", "-o", "SOURCE", looplab.base / "mnt").stdout.strip() == device
         assert fs("monitor", env={"OCF_CHECK_LEVEL": "10"}, **params).returncode == 0
         assert fs("stop", **params).returncode == 0
+        assert not mounted(looplab.base / "mnt")
+        assert _fs_state(device) == "clean", spec  # fsck ran before the mount
+    # The control: run_fsck=no mounts the flagged filesystem as it is.
+    sh("tune2fs", "-E", "force_fsck", device)
+    params = _params(device, looplab.base / "mnt", run_fsck="no")
+    assert fs("start", **params).returncode == 0
+    assert fs("stop", **params).returncode == 0
+    assert _fs_state(device) == "clean with errors"
+
+
+def _openat_lines(trace, path_part):
+    """The openat calls of an strace -f log whose path contains path_part."""
+    return [line for line in trace.read_text().splitlines() if "openat(" in line and path_part in line]
+
+
+def test_deep_monitors_open_with_o_direct(fs, looplab, tmp_path):
+    """README: depth 20 writes its status file with O_DIRECT (and O_SYNC); depth 10 reads the device with O_DIRECT."""
+    device = looplab.device("ext4")
+    params = _params(device, looplab.base / "mnt")
+    assert fs("start", **params).returncode == 0
+    for level, path_part in (("20", str(looplab.base / "mnt" / ".Filesystem_status") + "/"), ("10", f'"{device}"')):
+        trace = tmp_path / f"strace-{level}.log"
+        env = ocf_env("Filesystem", params, env={"OCF_CHECK_LEVEL": level}, rsctmp=tmp_path / "rsc")
+        result = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat", "-o", str(trace), NODE_PYTHON,
+                                 str(AGENTS / "Filesystem"), "monitor"], env=env, capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 0, result.stderr
+        opens = _openat_lines(trace, path_part)
+        assert opens, trace.read_text()[-2000:]
+        direct = [line for line in opens if "O_DIRECT" in line]
+        assert direct, opens
+        # The O_DIRECT open itself succeeded (no fallback after EINVAL).
+        assert all(re.search(r"= \d+$", line) for line in direct), direct
+        if level == "20":
+            assert all("O_WRONLY" in line and "O_SYNC" in line for line in direct), direct
+    assert fs("stop", **params).returncode == 0
+
+
+def test_refuse_network_fs_mounts_local_block_storage_and_refuses_network_types(fs, looplab):
+    device = looplab.device("ext4")
+    mnt = looplab.base / "mnt"
+    local = _params(device, mnt, refuse_network_fs="true")
+    assert fs("validate-all", **local).returncode == 0
+    assert fs("start", **local).returncode == 0
+    assert sh("findmnt", "-n", "-o", "SOURCE,FSTYPE", mnt).stdout.split() == [device, "ext4"]
+    assert fs("monitor", env={"OCF_CHECK_LEVEL": "20"}, **local).returncode == 0
+    assert fs("stop", **local).returncode == 0
+    assert not mounted(mnt)
+    for source, fstype in (("server:/export", "nfs4"), ("server:/export", "nfs"), ("//server/share", "cifs"),
+                           ("root@server:/export", "fuse.sshfs"), ("hmiptmp", "tmpfs")):
+        allowed = fs("validate-all", **_params(source, mnt, fstype))
+        assert allowed.returncode == 0, (fstype, allowed.stderr)  # the control: only the parameter refuses it
+        for action in ("validate-all", "start"):
+            result = fs(action, **_params(source, mnt, fstype, refuse_network_fs="true"))
+            assert result.returncode == 6, (fstype, action, result.stderr)
+            assert "must be on local block storage" in exit_reason(result), (fstype, result.stderr)
+            assert_clean(result)
+        assert not mounted(mnt)
 
 
 def test_refuses_to_mount_over_or_above_other_mounts(fs, looplab):
@@ -165,7 +234,7 @@ def test_bad_input(fs, looplab):
         (_params("server:/export", mnt, "nfs4", refuse_network_fs="true"), 6, "network filesystem"),
         (_params(device, mnt, term_signals="NOSUCH"), 6, "unknown signal"),
         (_params(device, mnt, run_fsck="sometimes"), 6, "run_fsck"),
-        ({"directory": str(mnt), "fstype": "ext4"}, 6, "device"),
+        ({"directory": str(mnt), "fstype": "ext4"}, 6, "parameter device: is required"),
     ]
     for params, code, reason in cases:
         result = fs("start", **params)

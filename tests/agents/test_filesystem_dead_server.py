@@ -7,6 +7,7 @@ monitor within its timeout and stop the resource within its timeout.
 """
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -30,7 +31,13 @@ UsePAM no
 StrictModes no
 Subsystem sftp internal-sftp
 """
-
+# sshfs (run by mount(8) as mount.fuse.sshfs) daemonizes, so its pid is nobody's child. The ssh transport it
+# starts is this script, which records its own pid before becoming ssh: the process to end to free the mount.
+SSH_TRANSPORT = """\
+#!/bin/sh
+echo $$ >> {work}/transport.pids
+exec ssh "$@"
+"""
 
 
 def _free_tcp_port() -> int:
@@ -38,6 +45,23 @@ def _free_tcp_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _state(pid: int) -> str:
+    """The one-letter state of a process ('' once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def _reaped(pid: int) -> bool:
+    """Reap our child pid if it has exited; True once it is gone."""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except ChildProcessError:
+        return True
 
 
 class SshfsServer:
@@ -48,15 +72,24 @@ class SshfsServer:
         self.export = work / "export"
         self.export.mkdir()
         self.port = _free_tcp_port()
+        self.procs = []  # processes the test started that may get stuck in the mount
+        self.orphans = []  # pids of our children that a CommandRunner left behind stuck in the mount
         for key in ("host_key", "client_key"):
             sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", work / key)
         (work / "authorized_keys").write_text((work / "client_key.pub").read_text())
         config = work / "sshd_config"
         config.write_text(SSHD_CONFIG.format(port=self.port, work=work))
+        self.transport = work / "ssh-transport"
+        self.transport.write_text(SSH_TRANSPORT.format(work=work))
+        self.transport.chmod(0o755)
         os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege separation directory
-        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=open(work / "sshd.log", "w"))
-        wait_for(self._listening, timeout=10)
+        with open(work / "sshd.log", "w") as log:
+            self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+        if not wait_for(self._listening, timeout=10):
+            self.proc.kill()
+            self.proc.wait(10)
+            raise RuntimeError(f"sshd did not listen on {self.port}: {(work / 'sshd.log').read_text()}")
 
     def _listening(self) -> bool:
         import socket
@@ -69,7 +102,7 @@ class SshfsServer:
     def params(self, directory) -> dict:
         """The Filesystem parameters of a mount of the export."""
         options = (f"port={self.port},IdentityFile={self.work}/client_key,StrictHostKeyChecking=no,"
-                   "UserKnownHostsFile=/dev/null,BatchMode=yes")
+                   f"UserKnownHostsFile=/dev/null,BatchMode=yes,ssh_command={self.transport}")
         return {"device": f"root@127.0.0.1:{self.export}", "directory": str(directory), "fstype": "fuse.sshfs",
                 "options": options}
 
@@ -79,13 +112,39 @@ class SshfsServer:
         return [int(p) for p in found] + [int(c) for p in found
                                           for c in sh("pgrep", "-P", p, check=False).stdout.split()]
 
+    def transports(self) -> list:
+        """The pids of the ssh clients our mounts started (recorded by SSH_TRANSPORT)."""
+        try:
+            return [int(p) for p in (self.work / "transport.pids").read_text().split()]
+        except FileNotFoundError:
+            return []
+
     def die(self) -> None:
         """Stop answering: freeze every session process (the connection stays open, nothing comes back)."""
-        for pid in self.sessions():
+        sessions = self.sessions()
+        assert sessions, "no sshd session serves the mount"
+        for pid in sessions:
             os.kill(pid, signal.SIGSTOP)
+        # SIGSTOP takes effect asynchronously: until every session is stopped, a request might still be answered.
+        assert wait_for(lambda: all(_state(pid) in ("T", "") for pid in sessions), timeout=5), \
+            {pid: _state(pid) for pid in sessions}
+
+    def cut(self) -> None:
+        """End the mounts' ssh transports (sshfs then exits, which aborts its FUSE connection and frees every
+        request stuck in it), then end and reap what the test left stuck there."""
+        for pid in self.transports():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for proc in self.procs:
+            proc.kill()
+            proc.wait(10)
+        for pid in self.orphans:
+            assert wait_for(lambda: _reaped(pid), timeout=10), f"pid {pid} is still stuck in the mount"
 
     def stop(self) -> None:
-        """Thaw and end everything (the sshfs clients then see the connection close)."""
+        """Thaw and end the server's processes."""
         for pid in self.sessions():
             for number in (signal.SIGCONT, signal.SIGKILL):
                 try:
@@ -108,11 +167,12 @@ def server(tmp_path):
     try:
         yield srv
     finally:
-        if mounted(point):
-            sh("umount", "-c", "-l", point, check=False)
-        # The sshfs client of the export: ending it aborts the FUSE connection and frees stuck requests.
-        sh("pkill", "-f", f"sshfs {srv.params(point)['device']}", check=False)
-        srv.stop()
+        try:
+            if mounted(point):
+                sh("umount", "-c", "-l", point, check=False)
+            srv.cut()
+        finally:
+            srv.stop()
 
 
 def test_monitor_and_stop_stay_bounded_when_the_server_dies(fs, server):
@@ -126,35 +186,52 @@ def test_monitor_and_stop_stay_bounded_when_the_server_dies(fs, server):
     # A reader that gets stuck in the mount, as applications on the node would.
     reader = subprocess.Popen(["cat", str(server.point / "data")], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    try:
-        meta = {"timeout": "6000"}
-        start = time.monotonic()
-        result = fs("monitor", meta=meta, env={"OCF_CHECK_LEVEL": "0"}, **params)
-        assert result.returncode == 0 and time.monotonic() - start < 6  # depth 0 reads only mountinfo
+    server.procs.append(reader)  # ended by the fixture once the transport is cut
+    meta = {"timeout": "6000"}
+    start = time.monotonic()
+    result = fs("monitor", meta=meta, env={"OCF_CHECK_LEVEL": "0"}, **params)
+    assert result.returncode == 0 and time.monotonic() - start < 6  # depth 0 reads only mountinfo
 
-        start = time.monotonic()
-        result = fs("monitor", meta=meta, env={"OCF_CHECK_LEVEL": "20"}, **params)
-        assert result.returncode == 1 and time.monotonic() - start < 6, result.stderr
-        assert "did not finish before the monitor timeout" in exit_reason(result)
-        assert_clean(result)
+    start = time.monotonic()
+    result = fs("monitor", meta=meta, env={"OCF_CHECK_LEVEL": "20"}, **params)
+    assert result.returncode == 1 and time.monotonic() - start < 6, result.stderr
+    assert "did not finish before the monitor timeout" in exit_reason(result)
+    assert_clean(result)
 
-        start = time.monotonic()
-        result = fs("stop", meta={"timeout": "10000"}, **params)
-        assert result.returncode == 0 and time.monotonic() - start < 10, result.stderr
-        assert not mounted(server.point)
-        assert_clean(result)
-        assert fs("monitor", **params).returncode == 7
-    finally:
-        reader.kill()
+    start = time.monotonic()
+    result = fs("stop", meta={"timeout": "10000"}, **params)
+    assert result.returncode == 0 and time.monotonic() - start < 10, result.stderr
+    assert not mounted(server.point)
+    assert_clean(result)
+    assert fs("monitor", **params).returncode == 7
 
 
 def test_a_command_stuck_in_the_kernel_is_left_behind_at_the_deadline(server):
     params = server.params(server.point)
     sh("mount", "-t", params["fstype"], "-o", params["options"], params["device"], server.point)
+    assert mounted(server.point)
     server.die()
-    # Past the attribute cache, stat asks the dead server and waits where even SIGKILL cannot reach it.
-    time.sleep(1.2)
+    # A name never looked up is in no cache (the kernel's dentries, sshfs's own): stat has to ask the dead
+    # server and waits where even SIGKILL cannot reach it.
     start = time.monotonic()
-    with pytest.raises(CommandTimeout, match="stuck in the kernel"):
-        CommandRunner().run(["stat", str(server.point / "x")], timeout=1.0)
+    with pytest.raises(CommandTimeout, match="stuck in the kernel") as stuck:
+        CommandRunner().run(["stat", str(server.point / "never-looked-up")], timeout=1.0)
     assert time.monotonic() - start < 3
+    pid = int(re.search(r"pid (\d+)", str(stuck.value)).group(1))
+    server.orphans.append(pid)  # reaped by the fixture once the transport is cut
+    assert _state(pid) == "D"  # killed, yet still waiting in the kernel
+
+
+def test_refuse_network_fs_refuses_a_reachable_sshfs_export(fs, server):
+    """refuse_network_fs keeps a network filesystem off the path even while its server works."""
+    params = server.params(server.point)
+    result = fs("start", refuse_network_fs="true", **params)
+    assert result.returncode == 6, result.stderr
+    assert "must be on local block storage" in exit_reason(result)
+    assert not mounted(server.point) and not server.transports()  # it did not even connect
+    assert fs("stop", refuse_network_fs="true", **params).returncode == 0
+    result = fs("start", **params)  # the control: the same export mounts without the parameter
+    assert result.returncode == 0, result.stderr
+    assert mounted(server.point) and server.transports()
+    assert fs("stop", **params).returncode == 0
+    assert not mounted(server.point)

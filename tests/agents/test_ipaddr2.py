@@ -148,6 +148,7 @@ def test_network_namespace_parameter_from_the_host(ip2, netpair):
     params = {"ip": "192.0.2.70", "network_namespace": netpair.ns}
     assert ip2("start", ns="", **params).returncode == 0
     assert "192.0.2.70/24" in netpair.addrs()
+    assert "192.0.2.70" not in sh("ip", "-o", "addr", "show").stdout  # not in the host's namespace
     assert ip2("monitor", ns="", **params).returncode == 0
     assert ip2("stop", ns="", **params).returncode == 0
     assert "192.0.2.70" not in netpair.addrs()
@@ -160,7 +161,7 @@ def test_network_namespace_parameter_from_the_host(ip2, netpair):
 
 def test_monitor_after_address_deleted_and_link_down(ip2, netpair):
     assert ip2("start", ip="192.0.2.80").returncode == 0
-    sh("ip", "-n", netpair.ns, "link", "set", netpair.peer_nic if False else netpair.nic, "down")
+    sh("ip", "-n", netpair.ns, "link", "set", netpair.nic, "down")
     assert ip2("monitor", ip="192.0.2.80").returncode == 7  # link down: not running
     assert ip2("monitor", ip="192.0.2.80", check_link_status="false").returncode == 0
     sh("ip", "-n", netpair.ns, "link", "set", netpair.nic, "up")
@@ -171,6 +172,7 @@ def test_monitor_after_address_deleted_and_link_down(ip2, netpair):
     sh("ip", "-n", netpair.ns, "addr", "del", "192.0.2.80/24", "dev", netpair.nic)
     assert ip2("monitor", ip="192.0.2.80").returncode == 7
     assert ip2("stop", ip="192.0.2.80").returncode == 0
+    assert "192.0.2.80" not in netpair.addrs()
 
 
 def test_stop_removes_only_our_address(ip2, netpair):
@@ -198,7 +200,8 @@ def test_explicit_options_label_broadcast_flags(ip2, netpair):
 def test_unique_clone_address_and_clusterip_refused(ip2, netpair):
     result = ip2("start", ip="192.0.2.120", unique_clone_address="true", meta={"clone": 2, "clone_max": 3})
     assert result.returncode == 0, result.stderr
-    assert "192.0.2.122/24" in netpair.addrs()
+    addrs = netpair.addrs()
+    assert "192.0.2.122/24" in addrs and "192.0.2.120/" not in addrs  # base + clone instance 2
     result = ip2("start", ip="192.0.2.120", meta={"clone": 0, "clone_max": 2})
     assert result.returncode == 6 and "unique_clone_address" in exit_reason(result)
 
@@ -210,7 +213,10 @@ def test_ambiguous_autodetection_is_an_error(ip2, netpair):
     sh("ip", "-n", netpair.ns, "addr", "add", "192.0.2.2/24", "dev", netpair.nic[:-1] + "x")
     result = ip2("start", ip="192.0.2.130")
     assert result.returncode == 1 and "several interfaces" in exit_reason(result) and "set nic" in exit_reason(result)
+    assert "192.0.2.130" not in netpair.addrs()
     assert ip2("start", ip="192.0.2.130", nic=netpair.nic).returncode == 0
+    assert "192.0.2.130/24" in netpair.addrs(dev=netpair.nic)
+    assert "192.0.2.130" not in netpair.addrs(dev=netpair.nic[:-1] + "x")
 
 
 @pytest.mark.parametrize("params,code,reason", [
@@ -225,7 +231,7 @@ def test_ambiguous_autodetection_is_an_error(ip2, netpair):
     ({"ip": "192.0.2.5", "arp_count": "many"}, 6, "arp_count"),
     ({"ip": "2001:db8::5", "lvs_support": "true"}, 6, "lvs_support"),
     ({"ip": "198.51.100.5"}, 1, "no connected route"),
-    ({}, 6, "ip"),
+    ({}, 6, "parameter ip: is required"),
 ])
 def test_bad_input(ip2, params, code, reason):
     for action in ("validate-all", "start"):
@@ -249,8 +255,27 @@ def test_ocf_tester(netpair):
     assert "192.0.2.140" not in netpair.addrs()
 
 
-def test_node_python_runs_agent_without_site(netpair):
-    """The executable's -S shebang path works too (what Pacemaker runs)."""
-    result = subprocess.run(["ip", "netns", "exec", netpair.ns, str(AGENTS / "IPaddr2"), "monitor"],
-                            env=ocf_env("IPaddr2", {"ip": "192.0.2.150"}), capture_output=True, text=True)
-    assert result.returncode == 7 and NODE_PYTHON
+def test_node_python_runs_agent_without_site(netpair, tmp_path):
+    """The executable itself (what Pacemaker runs) starts Python without site and still works."""
+    executable = AGENTS / "IPaddr2"
+    assert executable.read_text().splitlines()[0] == f"#!{NODE_PYTHON} -S"
+    # site imports sitecustomize from the path: its marker file shows whether site ran.
+    marker = tmp_path / "site-ran"
+    (tmp_path / "sitecustomize.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    env = ocf_env("IPaddr2", {"ip": "192.0.2.150"}, env={"PYTHONPATH": str(tmp_path)},
+                  rsctmp=tmp_path / "rsc")
+
+    def run(*argv):
+        return subprocess.run(["ip", "netns", "exec", netpair.ns, *argv], env=env, capture_output=True, text=True,
+                              timeout=60)
+
+    control = run(NODE_PYTHON, str(executable), "monitor")  # the same agent with site: the marker appears
+    assert control.returncode == 7, control.stderr
+    assert marker.exists()
+    marker.unlink()
+    for action, code in (("monitor", 7), ("start", 0), ("monitor", 0), ("stop", 0)):
+        result = run(str(executable), action)
+        assert result.returncode == code, (action, result.stderr)
+        assert_clean(result)
+    assert not marker.exists()
+    assert "192.0.2.150" not in netpair.addrs()
