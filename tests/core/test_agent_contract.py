@@ -14,7 +14,8 @@ DTD_DIR = "/usr/share/resource-agents"
 PCS_RNG = "/usr/share/pcs/data/ocf-1.1.rng"
 GARBAGE = ["", "-1", "0", "99999999999999999999", "abc", "/", "../../etc/passwd", "1.2.3.4.5", "::::",
            "yes please", "\u00e9\u00e8\u2603", "a" * 5000, "$(reboot)", "`id`", "; rm -rf /", "%s%n", "true",
-           "10s", "gcomm://", "/nonexistent/x", "-", "0x10", "1e9", " ", "\t", "nan", "None"]
+           "10s", "gcomm://", "/nonexistent/x", "-", "0x10", "1e9", " ", "\t", "nan", "None",
+           "/tmp/x\nocf-exit-reason:injected", "a\rb", "gcomm://a\n,b"]
 
 
 def metadata(name: str) -> bytes:
@@ -51,6 +52,7 @@ def test_every_action_has_a_timeout_and_required_actions_exist(name):
 def test_unknown_action_and_usage(name):
     result = run_agent(name, "no-such-action")
     assert result.returncode == 3 and "usage:" in result.stderr and "Traceback" not in result.stderr
+    assert_exit_reason_contract(result, result.stderr)
     result = run_agent(name, "usage")
     assert result.returncode == 0 and "usage:" in result.stdout
 
@@ -72,7 +74,46 @@ def test_garbage_parameters_give_documented_codes_and_one_reason(name):
             context = f"{name} {action} {values!r}: rc={result.returncode} stderr={result.stderr[-500:]!r}"
             assert result.returncode in allowed, context
             assert "Traceback" not in result.stderr + result.stdout, context
-            reasons = [l for l in result.stderr.splitlines() if l.startswith("ocf-exit-reason:")]
-            if result.returncode not in (0, 7):
-                assert len(reasons) == 1 and len(reasons[0]) > len("ocf-exit-reason:") + 5, context
-            assert all("\n" not in r for r in reasons)
+            assert_exit_reason_contract(result, context)
+
+
+REASON = "ocf-exit-reason:"
+
+
+def assert_exit_reason_contract(result: subprocess.CompletedProcess, context: str) -> None:
+    """A failure prints exactly one exit reason line on stderr, readable and saying something; success and
+    'not running' print none. Lines are split on '\\n' only: Pacemaker reads a reason up to the newline, so a
+    carriage return or other control character inside it is a broken reason, not a second line; a garbage value
+    quoted raw must not inject a second reason line."""
+    reasons = [line for line in result.stderr.split("\n") if line.startswith(REASON)]
+    assert REASON not in result.stdout, context
+    if result.returncode in (0, 7):
+        assert reasons == [], context
+        return
+    assert len(reasons) == 1, context
+    text = reasons[0][len(REASON):]
+    assert text.isprintable() and len(text.strip()) > 5, context
+    # The reason is the agent's last word: a reason split by a newline (a raw value in it) leaves its tail after.
+    assert result.stderr.endswith(reasons[0] + "\n"), context
+
+
+def test_exit_reasons_on_the_paths_the_fuzz_rarely_reaches(tmp_path):
+    """A reason quoting a raw value holding a newline stays one line; software missing on this node is 'not
+    running' for a probe without a reason, OCF_ERR_INSTALLED with one for start; a stopped monitor has none."""
+    hostile = tmp_path / "state\nocf-exit-reason:injected"
+    hostile.mkdir()
+    result = run_agent("Dummy", "validate-all", {"state": str(hostile)})
+    assert result.returncode == 6, result.stderr
+    assert_exit_reason_contract(result, result.stderr)
+    assert "is a directory" in result.stderr.split("\n")[-2]
+    absent = {"binary": str(tmp_path / "no-such-mysqld"), "wsrep_cluster_address": "gcomm://contract-node"}
+    meta = {"on_node": "contract-node"}
+    probe = run_agent("galera", "monitor", absent, {"interval": "0", **meta})
+    assert probe.returncode == 7 and "reporting not running" in probe.stderr, probe.stderr
+    assert_exit_reason_contract(probe, probe.stderr)
+    start = run_agent("galera", "start", absent, meta)
+    assert start.returncode == 5 and "no-such-mysqld" in start.stderr, start.stderr
+    assert_exit_reason_contract(start, start.stderr)
+    stopped = run_agent("Dummy", "monitor", {"state": str(tmp_path / "dummy.state")}, {"interval": "0"})
+    assert stopped.returncode == 7, stopped.stderr
+    assert_exit_reason_contract(stopped, stopped.stderr)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from fence_support import fence, vbmc, vbmcs  # noqa: F401
+from fence_support import fence, other_pyghmi, vbmc, vbmcs  # noqa: F401
 
-__all__ = ["fence", "vbmc", "vbmcs"]  # re-exported: pytest finds fixtures by name in conftest
+__all__ = ["fence", "other_pyghmi", "vbmc", "vbmcs"]  # re-exported: pytest finds fixtures by name in conftest
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@
 import dataclasses
 import os
 import pathlib
+import re
 import subprocess
 import time
 from typing import Optional, Sequence
@@ -20,10 +21,10 @@ PASSWORD = "Hm-Pw-7Q2x-Zk9Secret"
 KG_HEX = "0badc0ffee0123456789"
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
 # PyPI's pyghmi, installed beside Debian's by scripts/ensure-deps (or any directory named by HAMAIL_PYGHMI_PATH).
-PYPI_PYGHMI = pathlib.Path("/var/cache/hamail/pypi-pyghmi-1.6.19")
-OTHER_PYGHMI = os.environ.get("HAMAIL_PYGHMI_PATH") or (str(PYPI_PYGHMI) if (PYPI_PYGHMI / "pyghmi").is_dir() else None)
-WITH_OTHER_PYGHMI = pytest.mark.skipif(OTHER_PYGHMI is None,
-                                       reason="PyPI's pyghmi is missing: scripts/ensure-deps could not fetch it")
+# README promises fence_ipmi is tested with both: its absence fails those tests (other_pyghmi), never skips them.
+PYPI_PYGHMI_VERSION = "1.6.19"
+PYPI_PYGHMI = pathlib.Path(f"/var/cache/hamail/pypi-pyghmi-{PYPI_PYGHMI_VERSION}")
+DEBIAN_PACKAGES = pathlib.Path("/usr/lib/python3/dist-packages")
 
 
 @dataclasses.dataclass
@@ -115,6 +116,22 @@ def cli_for(vbmc: RunningVbmc, action: str, *extra: str) -> list[str]:
     return ["-o", action, "-a", "127.0.0.1", "-u", str(vbmc.port), "-l", "admin", "-p", PASSWORD, *extra]
 
 
+def wait_for(predicate, timeout: float, what: str):
+    """Poll predicate with a short, growing pause until it returns something true (returned); the test fails
+    after timeout seconds, naming what it waited for."""
+    deadline = time.monotonic() + timeout
+    pause = 0.02
+    while True:
+        value = predicate()
+        if value:
+            return value
+        left = deadline - time.monotonic()
+        if left <= 0:
+            pytest.fail(f"still waiting for {what} after {timeout:g} s", pytrace=False)
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 1.0)
+
+
 def timed(fn, *args, **kwargs):
     """(result, seconds) of one call."""
     start = time.monotonic()
@@ -126,3 +143,52 @@ def timed(fn, *args, **kwargs):
 def fence():
     """The run_fence helper."""
     return run_fence
+
+
+def _dist_version(directory: pathlib.Path) -> Optional[str]:
+    """The pyghmi version pip recorded in that --target directory, None without one."""
+    for metadata in directory.glob("pyghmi-*.dist-info/METADATA"):
+        for line in metadata.read_text(errors="replace").splitlines():
+            if line.startswith("Version:"):
+                return line.split(":", 1)[1].strip()
+    return None
+
+
+def find_other_pyghmi() -> str:
+    """The directory holding the second pyghmi: HAMAIL_PYGHMI_PATH, else PyPI's pinned one that
+    scripts/ensure-deps installs. Fails the test (never skips it) with what to do when it is missing."""
+    override = os.environ.get("HAMAIL_PYGHMI_PATH")
+    if override:
+        where = pathlib.Path(override).resolve()
+        if not (where / "pyghmi" / "__init__.py").is_file():
+            pytest.fail(f"HAMAIL_PYGHMI_PATH={override} holds no pyghmi package", pytrace=False)
+        if where == DEBIAN_PACKAGES:
+            pytest.fail(f"HAMAIL_PYGHMI_PATH={override} is Debian's pyghmi, not another one", pytrace=False)
+        return str(where)
+    version = _dist_version(PYPI_PYGHMI)
+    if version == PYPI_PYGHMI_VERSION and (PYPI_PYGHMI / "pyghmi" / "__init__.py").is_file():
+        return str(PYPI_PYGHMI)
+    found = f"pyghmi {version}" if version else "no pyghmi"
+    pip = subprocess.run(["/usr/bin/python3", "-m", "pip", "--version"], capture_output=True, env=CLEAN_ENV)
+    if pip.returncode != 0:
+        how = "/usr/bin/python3 has no pip: scripts/ensure-deps installs python3-pip, then fetches it"
+    else:
+        how = "scripts/ensure-deps fetches it with pip (PyPI must be reachable)"
+    pytest.fail(f"PyPI's pyghmi {PYPI_PYGHMI_VERSION} is missing ({found} in {PYPI_PYGHMI}): {how}; run "
+                f"`make deps`, or set HAMAIL_PYGHMI_PATH to a directory holding another pyghmi", pytrace=False)
+
+
+@pytest.fixture
+def other_pyghmi():
+    """The directory of the second pyghmi (find_other_pyghmi), for PYTHONPATH."""
+    return find_other_pyghmi()
+
+
+def pyghmi_sources(stdin: str, env: dict) -> tuple[subprocess.CompletedProcess, set]:
+    """fence_ipmi (its interpreter, -S) under python -v: the result and the directories every pyghmi module
+    it loaded came from (what the agent really used, not what a path lookup predicts)."""
+    result = subprocess.run(["/usr/bin/python3", "-S", "-v", str(FENCE_IPMI)], input=stdin, capture_output=True,
+                            text=True, env=dict(CLEAN_ENV, **env), timeout=60)
+    roots = {match.group(1) for line in result.stderr.splitlines() if line.startswith("# code object from")
+             for match in [re.search(r"(/[^\s']*?)/pyghmi/[^\s']*\.py", line)] if match}
+    return result, roots

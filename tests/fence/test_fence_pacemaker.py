@@ -5,11 +5,11 @@ mailnode9 (pcmk_host_list), so fencing it does not take the one cluster node dow
 """
 
 import subprocess
-import time
 
 import pytest
 
-from fence_support import PASSWORD, VBMC, free_udp_port
+from fence_support import PASSWORD, VBMC, free_udp_port, wait_for
+from testlib import terminate
 
 TARGET = "mailnode9"
 DEVICE = "fence-ipmi-test"
@@ -28,10 +28,13 @@ def node_vbmc(cluster1, tmp_path):
     proc = subprocess.Popen(["ip", "netns", "exec", netns, "/usr/bin/python3", str(VBMC), "--foreground",
                              "--address", "127.0.0.1", "--port", str(port), "--password-file", str(password_file),
                              "--log-file", str(log)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().startswith("ready")
-    yield port, log
-    proc.terminate()
-    proc.wait(10)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("ready"), line
+        yield port, log
+    finally:
+        terminate(proc)
+        proc.stdout.close()
 
 
 def _primitive(port: int) -> str:
@@ -42,38 +45,50 @@ def _primitive(port: int) -> str:
             f'<instance_attributes id="{DEVICE}-ia">{pairs}</instance_attributes></primitive>')
 
 
+def _power_log(log) -> list[str]:
+    """The power operations the vbmc carried out, in order."""
+    return [line[line.index("power "):] for line in log.read_text().splitlines() if " (was " in line]
+
+
 def test_pacemaker_fenced_drives_fence_ipmi(cluster1, node_vbmc):
     port, log = node_vbmc
     node = cluster1.nodes[0]
-    run = lambda *argv, **kw: cluster1.run(node, list(argv), timeout=120, **kw)  # noqa: E731
-    stonith_was = run("crm_attribute", "--type", "crm_config", "--name", "stonith-enabled", "--query",
-                      "--quiet").stdout.strip()
+
+    def run(*argv, **kw):
+        """A command on the node; it must succeed (the result is returned for its output)."""
+        result = cluster1.run(node, list(argv), timeout=120, **kw)
+        assert result.returncode == 0, f"{argv}: rc={result.returncode} {result.stderr}\n{cluster1.logs_tail(node)}"
+        return result
+
+    query = cluster1.run(node, ["crm_attribute", "--type", "crm_config", "--name", "stonith-enabled", "--query",
+                                "--quiet"], timeout=120)
+    assert query.returncode in (0, 105), query.stderr  # 105: not set (the default)
+    stonith_was = query.stdout.strip() if query.returncode == 0 else ""
     # Through stdin (--xml-pipe): the password must not appear in any argv.
-    run("cibadmin", "--create", "--scope", "resources", "--xml-pipe", input=_primitive(port), check=True)
+    run("cibadmin", "--create", "--scope", "resources", "--xml-pipe", input=_primitive(port))
     try:
         # fenced registers CIB devices only while fencing is enabled.
         cluster1.set_property("stonith-enabled", "true", node)
-        deadline = time.monotonic() + 60
-        while DEVICE not in run("stonith_admin", "--list-registered").stdout:
-            assert time.monotonic() < deadline, run("stonith_admin", "--list-registered")
-            time.sleep(1)
+        wait_for(lambda: DEVICE in run("stonith_admin", "--list-registered").stdout, 60,
+                 f"pacemaker-fenced to register {DEVICE}")
         assert DEVICE in run("stonith_admin", "--list", TARGET).stdout
         metadata = run("stonith_admin", "--metadata", "--agent", "fence_ipmi")
-        assert metadata.returncode == 0 and 'name="fence_ipmi"' in metadata.stdout
+        assert 'name="fence_ipmi"' in metadata.stdout
 
-        result = run("stonith_admin", "--fence", TARGET, "--timeout", "60")
-        assert result.returncode == 0, result.stderr + cluster1.logs_tail(node)
-        assert "power off (was on)" in log.read_text()
-        result = run("stonith_admin", "--unfence", TARGET, "--timeout", "60")
-        assert result.returncode == 0, result.stderr
-        assert "power on (was off)" in log.read_text()
-        result = run("stonith_admin", "--reboot", TARGET, "--timeout", "60")
-        assert result.returncode == 0, result.stderr
-        assert log.read_text().count("power off (was on)") == 2
-        assert log.read_text().count("power on (was off)") == 2
+        run("stonith_admin", "--fence", TARGET, "--timeout", "60")
+        assert _power_log(log) == ["power off (was on)"]
+        run("stonith_admin", "--unfence", TARGET, "--timeout", "60")
+        assert _power_log(log) == ["power off (was on)", "power on (was off)"]
+        run("stonith_admin", "--reboot", TARGET, "--timeout", "60")
+        assert _power_log(log) == ["power off (was on)", "power on (was off)"] * 2
         history = run("stonith_admin", "--history", TARGET, "--verbose").stdout
-        assert "successful" in history or "done" in history, history
+        events = [line.split(":", 1)[0] for line in history.splitlines() if f" of {TARGET} " in line]
+        assert events == [f"{what} of {TARGET} successful" for what in ("reboot", "unfencing", "turning off")], \
+            history  # newest first
     finally:
-        run("crm_attribute", "--type", "crm_config", "--name", "stonith-enabled", "--update",
-            stonith_was or "false")
-        run("cibadmin", "--delete", "--xml-text", f'<primitive id="{DEVICE}"/>')
+        cleanup = [cluster1.run(node, ["crm_attribute", "--type", "crm_config", "--name", "stonith-enabled"] +
+                                (["--update", stonith_was] if stonith_was else ["--delete"]), timeout=120),
+                   cluster1.run(node, ["cibadmin", "--delete", "--xml-text", f'<primitive id="{DEVICE}"/>'],
+                                timeout=120)]
+    # The cluster fixture is shared: the next test must find it as it was.
+    assert [result.returncode for result in cleanup] == [0, 0], [result.stderr for result in cleanup]

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from fence_support import KG_HEX, PASSWORD, VBMC, CLEAN_ENV, free_udp_port, run_fence, stdin_for
+from fence_support import KG_HEX, PASSWORD, VBMC, CLEAN_ENV, free_udp_port, run_fence, stdin_for, wait_for
 
 
 class CmdlineScanner:
@@ -51,21 +51,23 @@ def test_password_and_kg_never_in_argv_logs_or_output(vbmcs, tmp_path):
     script.write_text(f"#!/bin/sh\nprintf '%s\\n' '{PASSWORD}'\n")
     script.chmod(0o700)
     outputs = []
+    # Each action's code as the run goes: the machine is on, then off twice, on twice, rebooted; list is absent.
+    codes = {"status": 0, "monitor": 0, "off": 0, "on": 0, "reboot": 0, "validate-all": 0, "metadata": 0, "list": 1}
     with CmdlineScanner([PASSWORD, KG_HEX]) as scanner:
-        for action in ("status", "monitor", "off", "on", "reboot", "validate-all", "metadata", "list"):
+        for action, code in codes.items():
             for extra in ({}, {"verbose": "1", "debug_file": str(debug_file)}):
                 result = run_fence(stdin=stdin_for(vbmc, action, hexadecimal_kg=KG_HEX, **extra))
-                assert result.returncode in (0, 1, 2)
+                assert result.returncode == code, (action, extra, result.stderr)
                 outputs += [result.stdout, result.stderr]
         # Failures print their reason: none may quote a secret.
         for bad in ({"password": "x" + PASSWORD[1:]}, {"hexadecimal_kg": "11" * 10}, {"privlvl": "callback"}):
             result = run_fence(stdin=stdin_for(vbmc, "off", **{"hexadecimal_kg": KG_HEX, "verbose": "1", **bad}))
-            assert result.returncode == 1
+            assert result.returncode == 1 and "fence_ipmi: error: " in result.stderr, (bad, result.stderr)
             outputs += [result.stdout, result.stderr]
         text = (f"action=status\nip=127.0.0.1\nipport={vbmc.port}\nusername=admin\nverbose=1\n"
                 f"hexadecimal_kg={KG_HEX}\npassword_script={script}\ndebug_file={debug_file}\n")
         result = run_fence(stdin=text)
-        assert result.returncode == 0, result.stderr
+        assert (result.returncode, result.stdout) == (0, "Status: ON\n"), result.stderr
         outputs += [result.stdout, result.stderr]
     assert scanner.samples > 5
     assert scanner.hits == []
@@ -96,16 +98,26 @@ def fence_ipmilan(vbmc, action: str, *extra: str) -> subprocess.CompletedProcess
     return subprocess.run(["fence_ipmilan"], input=text, capture_output=True, text=True, timeout=60, env=CLEAN_ENV)
 
 
+def power_status(vbmc, cipher: str = "17") -> str:
+    """What ipmitool's chassis power status says (it must succeed)."""
+    result = ipmitool(vbmc, "chassis", "power", "status", cipher=cipher)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
 @pytest.mark.parametrize("cipher", ["17", "3"])
 def test_ipmitool_and_fence_ipmi_agree(vbmc, cipher):
-    assert ipmitool(vbmc, "chassis", "power", "status", cipher=cipher).stdout.strip() == "Chassis Power is on"
-    assert run_fence(stdin=stdin_for(vbmc, "off", cipher=cipher)).returncode == 0
-    assert ipmitool(vbmc, "chassis", "power", "status", cipher=cipher).stdout.strip() == "Chassis Power is off"
+    assert power_status(vbmc, cipher) == "Chassis Power is on"
+    result = run_fence(stdin=stdin_for(vbmc, "off", cipher=cipher))
+    assert (result.returncode, result.stdout) == (0, "Success: Powered OFF\n"), result.stderr
+    assert power_status(vbmc, cipher) == "Chassis Power is off"
     assert ipmitool(vbmc, "chassis", "power", "on", cipher=cipher).returncode == 0
-    assert run_fence(stdin=stdin_for(vbmc, "status", cipher=cipher)).returncode == 0
+    result = run_fence(stdin=stdin_for(vbmc, "status", cipher=cipher))
+    assert (result.returncode, result.stdout) == (0, "Status: ON\n"), result.stderr
     result = ipmitool(vbmc, "chassis", "status", cipher=cipher)
-    assert "System Power         : on" in result.stdout
-    assert "Chassis Power is" in ipmitool(vbmc, "power", "status").stdout  # ipmitool's own suite choice
+    assert result.returncode == 0 and "System Power         : on" in result.stdout, result.stderr
+    result = ipmitool(vbmc, "power", "status")  # ipmitool's own suite choice
+    assert (result.returncode, result.stdout.strip()) == (0, "Chassis Power is on"), result.stderr
 
 
 def test_ipmitool_sees_wrong_password_too(vbmc):
@@ -116,13 +128,16 @@ def test_ipmitool_sees_wrong_password_too(vbmc):
 
 
 def test_fence_ipmilan_and_fence_ipmi_agree(vbmc):
-    assert fence_ipmilan(vbmc, "status").returncode == 0
-    assert run_fence(stdin=stdin_for(vbmc, "status")).returncode == 0
+    def same_status(code: int, text: str) -> None:
+        ours, theirs = run_fence(stdin=stdin_for(vbmc, "status")), fence_ipmilan(vbmc, "status")
+        assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout) == (code, f"Status: {text}\n"), \
+            (ours.stderr, theirs.stderr)
+
+    same_status(0, "ON")
     assert fence_ipmilan(vbmc, "off", "power_wait=0").returncode == 0
-    assert run_fence(stdin=stdin_for(vbmc, "status")).returncode == 2
-    assert fence_ipmilan(vbmc, "status").returncode == 2
+    same_status(2, "OFF")
     assert run_fence(stdin=stdin_for(vbmc, "on")).returncode == 0
-    assert fence_ipmilan(vbmc, "status").returncode == 0
+    same_status(0, "ON")
     assert fence_ipmilan(vbmc, "monitor").returncode == 0
 
 
@@ -130,7 +145,9 @@ def test_upstream_cycle_on_off_node_fails_where_ours_succeeds(vbmcs):
     # fence-agents #596, reproduced against the simulator, and fixed in fence_ipmi.
     vbmc = vbmcs.start("--power", "off")
     assert fence_ipmilan(vbmc, "reboot", "method=cycle").returncode == 1
-    assert run_fence(stdin=stdin_for(vbmc, "reboot", method="cycle")).returncode == 0
+    result = run_fence(stdin=stdin_for(vbmc, "reboot", method="cycle"))
+    assert (result.returncode, result.stdout) == (0, "Success: Rebooted\n"), result.stderr
+    assert power_status(vbmc) == "Chassis Power is on"
 
 
 # -- the daemon ----------------------------------------------------------------------------------------------
@@ -145,11 +162,8 @@ def test_vbmc_daemonises_and_stops(tmp_path):
     started = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=CLEAN_ENV)
     assert started.returncode == 0, started.stderr
     try:
-        deadline = time.monotonic() + 10
         # the lock file appears before the pid is written into it
-        while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        pid = int(pid_file.read_text())
+        pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), 10, "the vbmc's pid file"))
         assert pathlib.Path(f"/proc/{pid}").exists()
         assert os.getsid(pid) != os.getsid(0)  # detached: a session of its own (double fork: not its leader)
         result = run_fence(["-o", "status", "-a", "127.0.0.1", "-u", str(port), "-l", "admin", "-S",
@@ -161,6 +175,7 @@ def test_vbmc_daemonises_and_stops(tmp_path):
     assert stopped.returncode == 0, stopped.stderr
     assert not pid_file.exists()
     assert "stopped" in log_file.read_text()
+    wait_for(lambda: not pathlib.Path(f"/proc/{pid}").exists(), 10, f"the vbmc (pid {pid}) to exit")
 
 
 def test_vbmc_refuses_bad_setups(tmp_path):
@@ -168,9 +183,10 @@ def test_vbmc_refuses_bad_setups(tmp_path):
         return subprocess.run(["/usr/bin/python3", str(VBMC), "--foreground", *args], capture_output=True,
                               text=True, timeout=30, env={**CLEAN_ENV, **(env or {})})
 
-    assert "no password" in vbmc("--port", str(free_udp_port())).stderr
-    assert "--suites" in vbmc("--port", str(free_udp_port()), "--suites", "0",
-                              env={"HAMAIL_VBMC_PASSWORD": "x"}).stderr
+    result = vbmc("--port", str(free_udp_port()))
+    assert result.returncode == 2 and "no password" in result.stderr, result
+    result = vbmc("--port", str(free_udp_port()), "--suites", "0", env={"HAMAIL_VBMC_PASSWORD": "x"})
+    assert result.returncode == 2 and "--suites" in result.stderr, result
     with __import__("socket").socket(2, 2) as busy:
         busy.bind(("127.0.0.1", 0))
         result = vbmc("--port", str(busy.getsockname()[1]), env={"HAMAIL_VBMC_PASSWORD": "x"})

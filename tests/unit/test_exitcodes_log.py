@@ -1,7 +1,11 @@
 """Exit codes behave like an IntEnum; logging honours HA_* and never shows secrets."""
 
 import io
-import os
+import pathlib
+import re
+import socket
+import subprocess
+import tempfile
 
 import pytest
 
@@ -10,6 +14,7 @@ from hamail.ocf.exitcodes import OCFExit
 from hamail.ocf.log import Log, is_debug
 from hamail.system.log import Scrubber
 from hamail.secret import Secret
+from testlib import AGENTS, NODE_PYTHON
 
 
 def test_codes_are_named_ints():
@@ -51,26 +56,96 @@ def test_ha_debug_sends_debug_to_stderr():
     assert "visible" in stderr.getvalue()
 
 
-def test_syslog_facility_is_used_with_the_right_priority():
-    """A real datagram on /dev/log (bound here when no syslog daemon owns it) carries facility and level."""
-    import socket
-    if os.path.exists("/dev/log"):
-        pytest.skip("a syslog daemon owns /dev/log on this machine")
-    if os.geteuid() != 0:
-        pytest.skip("binding /dev/log needs root")
+SECRET = "Sys-Secret-77"
+LOCAL0, DAEMON, LOCAL3 = 16, 3, 19
+ERR, WARNING, INFO = 3, 4, 6
+
+
+def agent_with_private_syslog(tmp_path: pathlib.Path, name: str, action: str, params: dict,
+                              facility: str) -> tuple[subprocess.CompletedProcess, int, list[str]]:
+    """Run agents/<name> in a private mount namespace whose /dev/log is a datagram socket this test owns.
+
+    The agent's own code path (glibc's syslog() on /dev/log) writes to the socket: /dev is overlaid in the
+    namespace only (the host's /dev/log, present or not, is left alone). Returns the result, the agent's pid
+    (unshare and sh exec it, so it is the child's) and every datagram it sent, read after it exited.
+    """
+    run_dir = pathlib.Path(tempfile.mkdtemp(dir=tmp_path))  # one per run: a test may run several agents
+    sock_path = run_dir / "dev-log.sock"
     receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    receiver.bind("/dev/log")
-    receiver.settimeout(5)
+    receiver.bind(str(sock_path))
+    upper, work = run_dir / "dev-upper", run_dir / "dev-work"
+    upper.mkdir()
+    work.mkdir()
+    setup = (f"mount -t overlay hamail-devlog -o lowerdir=/dev,upperdir={upper},workdir={work} /dev\n"
+             f"rm -f /dev/log\ntouch /dev/log\nmount --bind {sock_path} /dev/log\nexec \"$@\"")
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "OCF_ROOT": "/usr/lib/ocf", "OCF_RESOURCE_INSTANCE": f"sys-{name}",
+           "OCF_RESOURCE_TYPE": name, "OCF_RESKEY_CRM_meta_on_node": "sysnode", "HA_RSCTMP": str(run_dir),
+           "HA_LOGFACILITY": facility}
+    env.update({f"OCF_RESKEY_{key}": value for key, value in params.items()})
     try:
-        stderr = io.StringIO()
-        Log("galera(db)", {"HA_LOGFACILITY": "local3"}, [Secret("pw")], stderr).warning("pw leaked?")
-        datagram = receiver.recv(4096).decode()
+        proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-ec", setup, "sh",
+                                 NODE_PYTHON, str(AGENTS / name), action], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        stdout, stderr = proc.communicate(timeout=60)
+        # Datagrams on a unix socket are queued by the send itself: all are here once the agent exited.
+        receiver.setblocking(False)
+        datagrams = []
+        while True:
+            try:
+                datagrams.append(receiver.recv(65536).decode())
+            except BlockingIOError:
+                break
     finally:
         receiver.close()
-        os.unlink("/dev/log")
-    assert datagram.startswith(f"<{19 * 8 + 4}>")  # local3.warning
-    assert "galera(db)[" in datagram and "WARNING: *** leaked?" in datagram and "pw" not in datagram.split(":", 1)[1].replace("WARNING", "")
-    assert stderr.getvalue() == ""  # syslog was the destination
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), proc.pid, datagrams
+
+
+def syslog_line(datagram: str, facility: int, severity: int, tag: str, pid: int) -> str:
+    """The message of one datagram, checked to be <facility*8+severity>, a timestamp, tag[pid]: ."""
+    match = re.fullmatch(r"<(\d+)>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d (\S+)\[(\d+)\]: (.*)", datagram, re.S)
+    assert match, datagram
+    assert (int(match[1]), match[2], int(match[3])) == (facility * 8 + severity, tag, pid), datagram
+    return match[4]
+
+
+def test_syslog_carries_facility_priority_and_tag_and_never_a_secret(tmp_path):
+    """Errors of a real agent (galera's validate-all) reach syslog as local3.err, tagged galera(<rsc>)[pid], with
+    the private parameter's text blanked: in the log line that quotes the bad value as it is (the log's own
+    scrubbing) and in the failure (scrubbed before logging); with syslog configured, stderr has only the reason."""
+    params = {"wsrep_cluster_address": "gcomm://sysnode", "check_passwd": SECRET, "two_node_mode": SECRET}
+    result, pid, datagrams = agent_with_private_syslog(tmp_path, "galera", "validate-all", params, "local3")
+    assert result.returncode == 6, result.stderr
+    assert [syslog_line(d, LOCAL3, ERR, "galera(sys-galera)", pid) for d in datagrams] == [
+        "ERROR: parameter two_node_mode: '***' is not a boolean (use true or false)",
+        "ERROR: validate-all: parameter two_node_mode: '***' is not a boolean (use true or false)"]
+    assert result.stderr == "ocf-exit-reason:parameter two_node_mode: '***' is not a boolean (use true or false)\n"
+    assert SECRET not in "".join(datagrams) + result.stderr + result.stdout
+
+
+def test_syslog_levels_of_one_run(tmp_path):
+    """A probe's info line (local0.info); a stop with a broken parameter logs an error and a warning
+    (daemon.err, daemon.warning), in that order, and still succeeds."""
+    params = {"wsrep_cluster_address": "gcomm://sysnode", "check_passwd": SECRET,
+              "binary": f"/nonexistent/{SECRET}/mysqld", "CRM_meta_interval": "0"}
+    result, pid, datagrams = agent_with_private_syslog(tmp_path, "galera", "monitor", params, "local0")
+    assert (result.returncode, result.stderr, len(datagrams)) == (7, "", 1), (result, datagrams)
+    message = syslog_line(datagrams[0], LOCAL0, INFO, "galera(sys-galera)", pid)
+    assert message.startswith("INFO: probe: server binary /nonexistent/***/mysqld is not installed")
+    result, pid, datagrams = agent_with_private_syslog(tmp_path, "Dummy", "stop", {"op_sleep": "soon"}, "daemon")
+    assert (result.returncode, result.stderr, len(datagrams)) == (0, "", 2), (result, datagrams)
+    error = syslog_line(datagrams[0], DAEMON, ERR, "Dummy(sys-Dummy)", pid)
+    warning = syslog_line(datagrams[1], DAEMON, WARNING, "Dummy(sys-Dummy)", pid)
+    assert error == "ERROR: parameter op_sleep: 'soon' is not a duration (e.g. 30, 30s, 500ms, 5min)"
+    assert warning.startswith("WARNING: stop with invalid configuration (parameter op_sleep: ")
+
+
+def test_facility_none_sends_nothing_to_syslog(tmp_path):
+    """HA_LOGFACILITY=none: the same lines go to stderr (pacemaker-execd logs it), no datagram."""
+    result, pid, datagrams = agent_with_private_syslog(tmp_path, "Dummy", "stop", {"op_sleep": "soon"}, "none")
+    assert (result.returncode, datagrams) == (0, [])
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"Dummy(sys-Dummy)[{pid}]: ERROR: parameter op_sleep"), lines
+    assert lines[1].startswith(f"Dummy(sys-Dummy)[{pid}]: WARNING: stop with invalid configuration"), lines
 
 
 def test_scrubber():

@@ -1,11 +1,8 @@
 """ocf:hamail:Stateful: a promotable state-file resource exercising the shared promotable logic."""
 
-import json
 import os
-import time
 
 from hamail.ocf import ActionSpec, Agent, AgentSpec, Context, Kind, OCFExit, Param, ParamTable, main
-from hamail.pacemaker.notify import NotifyData
 from hamail.pacemaker.scores import PromotionScore
 from hamail.promotable import Observation, PromotableResource, Role
 from hamail.system.files import StateFile, rsctmp
@@ -18,6 +15,12 @@ PARAMS = ParamTable(
     Param("unpromoted_score", Kind.INTEGER, "Promotion score when unpromoted", default="5", minimum=0),
     Param("notify_log", Kind.PATH, "Notification log",
           "Append every notification received, as one JSON object per line (for tests and auditing)."),
+    Param("envfile", Kind.PATH, "Environment dump file",
+          "If set, the environment of every call is written to this file (as pacemaker's Stateful does).",
+          reloadable=True),
+    Param("notify_delay", Kind.DURATION, "Notify delay in seconds",
+          "The notify action sleeps this long before returning, to simulate a long-running notify "
+          "(bounded by the operation timeout).", default="0", reloadable=True),
 )
 
 SPEC = AgentSpec(
@@ -29,7 +32,7 @@ SPEC = AgentSpec(
              ActionSpec("monitor", 20, interval=10, depth=0, role="Promoted"),
              ActionSpec("monitor", 20, interval=11, depth=0, role="Unpromoted"),
              ActionSpec("promote", 10), ActionSpec("demote", 10), ActionSpec("notify", 5),
-             ActionSpec("meta-data", 5), ActionSpec("validate-all", 20)),
+             ActionSpec("reload-agent", 10), ActionSpec("meta-data", 5), ActionSpec("validate-all", 20)),
 )
 
 
@@ -60,6 +63,13 @@ class StatefulResource:
         self.state(ctx).write("unpromoted")
 
 
+def _dump_environment(ctx: Context) -> None:
+    """Write this call's environment to envfile, if configured (mode 0600: it holds the parameters)."""
+    if ctx.config.envfile:
+        from hamail.system.files import atomic_write
+        atomic_write(ctx.config.envfile, "".join(f"{k}={v}\n" for k, v in sorted(ctx.env.raw.items())))
+
+
 def _resource(ctx: Context) -> PromotableResource:
     scores = PromotionScore(ctx.runner, ctx.env.instance, ctx.env.node_name,
                             ctx.env.raw.get("OCF_RESKEY_crm_feature_set", ""), ctx.deadline)
@@ -68,6 +78,7 @@ def _resource(ctx: Context) -> PromotableResource:
 
 def start(ctx: Context) -> int:
     """Start unpromoted."""
+    _dump_environment(ctx)
     impl = StatefulResource()
     if impl.observe(ctx).role is Role.STOPPED:
         impl.state(ctx).write("unpromoted")
@@ -77,6 +88,7 @@ def start(ctx: Context) -> int:
 
 def stop(ctx: Context) -> int:
     """Withdraw the score and forget the state."""
+    _dump_environment(ctx)
     impl = StatefulResource()
     impl.state(ctx).remove()
     _resource(ctx).publish(Observation(Role.STOPPED))
@@ -85,32 +97,47 @@ def stop(ctx: Context) -> int:
 
 def monitor(ctx: Context) -> int:
     """Report the role through the shared promotable logic."""
+    _dump_environment(ctx)
     return _resource(ctx).monitor(ctx)
 
 
 def promote(ctx: Context) -> int:
     """Promote through the shared promotable logic."""
+    _dump_environment(ctx)
     return _resource(ctx).promote(ctx)
 
 
 def demote(ctx: Context) -> int:
     """Demote through the shared promotable logic."""
+    _dump_environment(ctx)
     return _resource(ctx).demote(ctx)
 
 
 def notify(ctx: Context) -> int:
-    """Append the parsed notification to notify_log, if configured."""
+    """Append the parsed notification to notify_log, if configured; then wait notify_delay."""
+    _dump_environment(ctx)
     if ctx.config.notify_log:
+        import json  # only here: json pulls in re and enum, which the monitor path must not pay for
+        import time
+        from hamail.pacemaker.notify import NotifyData
         data = NotifyData.from_environ(ctx.env.raw)
         record = {"node": ctx.env.node_name, "time": time.time(), "type": data.type,
                   "operation": data.operation, "unames": {k: list(v) for k, v in data.unames.items()}}
         with open(ctx.config.notify_log, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
+    if ctx.config.notify_delay:
+        ctx.deadline.sleep(ctx.config.notify_delay)
+    return OCFExit.SUCCESS
+
+
+def reload_agent(ctx: Context) -> int:
+    """envfile and notify_delay are read at every call: nothing to reload."""
+    _dump_environment(ctx)
     return OCFExit.SUCCESS
 
 
 AGENT = Agent(SPEC, {"start": start, "stop": stop, "monitor": monitor, "promote": promote,
-                     "demote": demote, "notify": notify})
+                     "demote": demote, "notify": notify, "reload-agent": reload_agent})
 
 if __name__ == "__main__":
     main(AGENT)

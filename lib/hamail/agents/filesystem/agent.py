@@ -101,8 +101,11 @@ def validate(ctx) -> None:
     _directory(ctx, mounts.mountinfo())
     try:
         _force_unmount(cfg.force_unmount)
-        _signals(cfg.term_signals)
-        _signals(cfg.kill_signals)
+        # Naming signals needs the signal module, which imports enum: checked by the actions that signal or
+        # vouch for the configuration (start, stop, validate-all), not by every monitor, which never signals.
+        if ctx.action != "monitor":
+            _signals(cfg.term_signals)
+            _signals(cfg.kill_signals)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if cfg.refuse_network_fs and (_network(ctx) or cfg.fstype in ("tmpfs",)):
