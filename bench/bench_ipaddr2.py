@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import tempfile
 
-from harness import Case
+from harness import Case, agent_argv, run_step
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 HEARTBEAT = "/usr/lib/ocf/resource.d/heartbeat/IPaddr2"
@@ -69,13 +69,12 @@ class Lab:
 def cases() -> list:
     """IPaddr2 monitor (address up) and start+stop, ours against heartbeat's, in one namespace setup."""
     lab = Lab()
-    ours, theirs = [str(ROOT / "agents" / "IPaddr2")], [HEARTBEAT]
+    ours, theirs = agent_argv(ROOT / "agents" / "IPaddr2"), agent_argv(HEARTBEAT)
     env_ours, env_theirs = lab.env("192.0.2.100", "bench-ours"), lab.env("192.0.2.101", "bench-theirs")
     ss_ours, ss_theirs = lab.env("192.0.2.110", "bench-ss-ours"), lab.env("192.0.2.111", "bench-ss-theirs")
 
     def run(argv, action, env):
-        subprocess.run(argv + [action], env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=True)
+        run_step(argv + [action], env, what=f"IPaddr2 {action}")
 
     def setup_monitor():
         lab.up()

@@ -1,4 +1,9 @@
-"""make bench: time an hamail action and the upstream agent's same action alternately, print medians and ratios."""
+"""make bench: time an hamail action and the upstream agent's same action alternately, print medians and ratios.
+
+Every timed run must end as the case expects (its exit code, and its after_each check): a failed run is never a
+sample. Failures are printed with the row, the command and the tail of its stderr, and make harness.py exit 1
+(without writing RESULTS.md). Agents run as Pacemaker's executor runs them: the file itself, through its #! line.
+"""
 
 import dataclasses
 import datetime
@@ -9,13 +14,77 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Callable, Mapping, Optional, Sequence, Union
 
-__all__ = ["Case", "Sample", "time_command", "run_case", "main"]
+__all__ = ["Case", "Sample", "BenchFailure", "agent_argv", "run_step", "time_command", "run_case", "main"]
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 Runnable = Union[Sequence[str], Callable[[], None]]
+STDERR_TAIL = 2000
+
+
+class BenchFailure(Exception):
+    """A run or step that did not end as expected: what was run, its exit code and the tail of its stderr."""
+
+    def __init__(self, what: str, command: Optional[Sequence[str]] = None, rc: Optional[int] = None,
+                 stderr: str = "") -> None:
+        super().__init__(what)
+        self.what, self.command, self.rc, self.stderr = what, list(command or []), rc, stderr
+
+    def report(self) -> str:
+        """Several lines for a human: what failed, the command, the exit code and the stderr tail."""
+        lines = [self.what]
+        if self.command:
+            lines.append("command: " + " ".join(self.command))
+        if self.rc is not None:
+            lines.append(f"exit code: {self.rc}")
+        if self.stderr:
+            lines.append("stderr (tail):")
+            lines += ["  " + line for line in self.stderr.rstrip().splitlines()]
+        return "\n".join(lines)
+
+
+def _tail(data: bytes) -> str:
+    return data[-STDERR_TAIL:].decode(errors="replace")
+
+
+def _redact(stdin: str) -> str:
+    """A fence agent's key=value stdin on one line, passwords and keys masked."""
+    pairs = (line.partition("=") for line in stdin.splitlines() if line.strip())
+    return " ".join(f"{k}={'***' if 'passw' in k or 'kg' in k else v}" for k, _, v in pairs)
+
+
+def agent_argv(path: Union[str, pathlib.Path]) -> list[str]:
+    """[path] for an agent that is executed as a file through its own #! line (as pacemaker-execd does)."""
+    path = str(path)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(2)
+    except OSError as exc:
+        raise BenchFailure(f"agent {path}: {exc.strerror}") from None
+    if head != b"#!" or not os.access(path, os.X_OK):
+        raise BenchFailure(f"{path} is not an executable script with a #! line: agents are run as files, "
+                           "through their own interpreter line, never as `python3 file`")
+    return [path]
+
+
+def run_step(argv: Sequence[str], env: Optional[Mapping[str, str]] = None, expect_rc: int = 0,
+             timeout: float = 600, what: str = "step", stdin: Optional[str] = None) -> str:
+    """Run an untimed step (setup, before/after a timed run); BenchFailure unless it exits expect_rc. Its stdout."""
+    # Files, not pipes: a daemon the step leaves behind (heartbeat IPaddr2's send_arp) would hold a pipe open
+    # and make the step (and a callable timed around it) wait for that daemon.
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.run(list(argv), env={**os.environ, **(env or {})}, stdout=out, stderr=err,
+                              timeout=timeout, input=stdin.encode() if stdin is not None else None,
+                              stdin=subprocess.DEVNULL if stdin is None else None)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != expect_rc:
+            raise BenchFailure(f"{what} exited {proc.returncode}, expected {expect_rc}", argv, proc.returncode,
+                               _tail(err.read()))
+        return out.read().decode(errors="replace")
 
 
 @dataclasses.dataclass
@@ -24,7 +93,7 @@ class Case:
 
     group: str
     name: str
-    ours: Runnable
+    ours: Optional[Runnable]
     upstream: Optional[Runnable]
     env_ours: Optional[Mapping[str, str]] = None
     env_upstream: Optional[Mapping[str, str]] = None
@@ -33,20 +102,23 @@ class Case:
     setup: Optional[Callable[[], None]] = None
     teardown: Optional[Callable[[], None]] = None
     before_each: Optional[Callable[[str], None]] = None
+    # Untimed check after every run (warm-up included) that the run did the work; raises BenchFailure if not.
+    after_each: Optional[Callable[[str], None]] = None
     repeat: int = 15
     target: Optional[float] = None
-    expect_rc: Optional[int] = None
-    # For a scenario timed from inside (e.g. a recovery): returns (ours, upstream) seconds, run once.
+    expect_rc: int = 0
+    # For a scenario timed from inside (e.g. a recovery): returns (ours, upstream) lists of seconds, one per run.
     once: Optional[Callable[[], tuple]] = None
 
 
 @dataclasses.dataclass(frozen=True)
 class Sample:
-    """One timed run: wall and CPU seconds (user+system of the process and its children), exit code."""
+    """One timed run: wall and CPU seconds (user+system of the process and its children), exit code, stderr tail."""
 
     wall: float
     cpu: float
     rc: int
+    stderr: str = ""
 
 
 def time_command(argv: Sequence[str], env: Optional[Mapping[str, str]] = None,
@@ -54,16 +126,20 @@ def time_command(argv: Sequence[str], env: Optional[Mapping[str, str]] = None,
     """Run a command once and measure its wall and CPU time (rusage of the child tree)."""
     full_env = dict(os.environ)
     full_env.update(env or {})
-    start = time.perf_counter()
-    proc = subprocess.Popen(list(argv), env=full_env, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if stdin is not None:
-        proc.stdin.write(stdin.encode())
-        proc.stdin.close()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return Sample(wall, usage.ru_utime + usage.ru_stime, proc.returncode)
+    # stderr into a file (not a pipe nobody reads while the child runs), read only after the timing.
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(argv), env=full_env,
+                                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=err)
+        if stdin is not None:
+            proc.stdin.write(stdin.encode())
+            proc.stdin.close()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        return Sample(wall, usage.ru_utime + usage.ru_stime, proc.returncode, _tail(err.read()))
 
 
 def _time_callable(fn: Callable[[], None]) -> Sample:
@@ -76,25 +152,41 @@ def _time_callable(fn: Callable[[], None]) -> Sample:
 
 
 def _once(case: Case, side: str) -> Sample:
+    """One run of one side, checked: its exit code and the case's after_each (BenchFailure otherwise)."""
     target = case.ours if side == "ours" else case.upstream
     if case.before_each:
         case.before_each(side)
     if callable(target):
-        return _time_callable(target)
-    env = case.env_ours if side == "ours" else case.env_upstream
-    stdin = case.stdin_ours if side == "ours" else case.stdin_upstream
-    return time_command(target, env, stdin)
+        sample = _time_callable(target)
+    else:
+        env = case.env_ours if side == "ours" else case.env_upstream
+        stdin = case.stdin_ours if side == "ours" else case.stdin_upstream
+        sample = time_command(target, env, stdin)
+        if sample.rc != case.expect_rc:
+            raise BenchFailure(f"{side} exited {sample.rc}, expected {case.expect_rc}"
+                               + (f" (stdin: {_redact(stdin)})" if stdin else ""), target, sample.rc, sample.stderr)
+    if case.after_each:
+        case.after_each(side)
+    return sample
 
 
 def run_case(case: Case) -> dict:
     """Alternate ours and upstream case.repeat times (after one untimed warm-up each) and summarise."""
     if case.once is not None:
         ours, upstream = case.once()
+        if not ours or not upstream:
+            raise BenchFailure("the scenario returned no runs")
         row = {"group": case.group, "name": case.name, "target": case.target,
-               "ours": {"wall": ours, "cpu": None, "rcs": "-"}, "upstream": {"wall": upstream, "cpu": None, "rcs": "-"}}
-        row["ratio_wall"], row["ratio_cpu"] = ours / upstream, None
+               "ours": {"wall": statistics.median(ours), "cpu": None, "rcs": "-"},
+               "upstream": {"wall": statistics.median(upstream), "cpu": None, "rcs": "-"},
+               "runs": {"ours": list(ours), "upstream": list(upstream)}}
+        row["ratio_wall"], row["ratio_cpu"] = row["ours"]["wall"] / row["upstream"]["wall"], None
         return row
     sides = ["ours"] + (["upstream"] if case.upstream is not None else [])
+    for side in sides:  # a mistake in the case itself fails before anything runs
+        target = case.ours if side == "ours" else case.upstream
+        if not callable(target):
+            agent_argv(target[0])
     samples: dict[str, list[Sample]] = {s: [] for s in sides}
     if case.setup:
         case.setup()
@@ -128,7 +220,8 @@ def render(rows: list[dict]) -> str:
         "# hamail benchmark results", "",
         f"Run {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} on "
         f"{platform.node()}: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()} "
-        f"({sys.executable}). Medians of alternating runs; wall and CPU in seconds; ratio = ours / upstream.", "",
+        f"({sys.executable}). Medians of alternating runs; wall and CPU in seconds; ratio = ours / upstream. "
+        "Every timed run ended with the expected exit code (a failed run fails the bench).", "",
         "| group | case | ours wall | upstream wall | ratio wall | ours CPU | upstream CPU | ratio CPU | target | rc ours/upstream |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -139,15 +232,26 @@ def render(rows: list[dict]) -> str:
             f"{_fmt(r.get('ratio_wall'), '.2f')} | {_fmt(r['ours']['cpu'])} | {_fmt(up.get('cpu'))} | "
             f"{_fmt(r.get('ratio_cpu'), '.2f')} | {'<= ' + format(r['target'], '.2f') if r['target'] else '-'} | "
             f"{r['ours']['rcs']}/{up.get('rcs', '-')} |")
+    runs = [r for r in rows if r.get("runs")]
+    if runs:
+        lines += ["", "Each run of the scenarios timed from inside (seconds, in the order run, ours and upstream "
+                  "alternating):", ""]
+        for r in runs:
+            lines.append(f"- {r['group']} {r['name']}: ours " + ", ".join(f"{v:.1f}" for v in r["runs"]["ours"])
+                         + "; upstream " + ", ".join(f"{v:.1f}" for v in r["runs"]["upstream"]))
     return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str]) -> int:
-    """Run every bench/bench_*.py module's cases() (or those named on the command line)."""
+    """Run every bench/bench_*.py module's cases() (or those named on the command line); 1 if any run failed."""
     sys.path[:0] = [str(ROOT / "lib"), str(ROOT / "lab"), str(ROOT / "bench")]
     wanted = argv[1:]
     modules = sorted(p.stem for p in (ROOT / "bench").glob("bench_*.py"))
-    rows = []
+    unknown = [w for w in wanted if w not in modules and f"bench_{w}" not in modules]
+    if unknown:
+        print(f"bench: no module {', '.join(unknown)} (have {', '.join(modules)})", file=sys.stderr)
+        return 2
+    rows, failures = [], []
     for name in modules:
         if wanted and name not in wanted and name.removeprefix("bench_") not in wanted:
             continue
@@ -156,10 +260,17 @@ def main(argv: Sequence[str]) -> int:
             print(f"bench: {case.group} {case.name} ...", file=sys.stderr, flush=True)
             try:
                 rows.append(run_case(case))
-            except Exception as exc:  # one broken case must not hide the others' numbers
-                print(f"bench: {case.group} {case.name} failed: {exc}", file=sys.stderr)
+            except Exception as exc:  # one broken case must not hide the others' numbers, but fails the bench
+                text = exc.report() if isinstance(exc, BenchFailure) else f"{type(exc).__name__}: {exc}"
+                failures.append(f"{case.group} | {case.name}\n{text}")
+                print(f"bench: FAILED {case.group} | {case.name}\n{text}", file=sys.stderr, flush=True)
     table = render(rows)
     print(table)
+    if failures:
+        print(f"bench: {len(failures)} case(s) FAILED (their rows are not in the table):", file=sys.stderr)
+        for failure in failures:
+            print("\n" + failure, file=sys.stderr)
+        return 1
     if not wanted:  # a partial run must not replace the full table
         (ROOT / "bench" / "RESULTS.md").write_text(table)
     return 0
