@@ -18,6 +18,7 @@ UPSTREAM = {
     "Filesystem": "/usr/lib/ocf/resource.d/heartbeat/Filesystem",
     "Dummy": "/usr/lib/ocf/resource.d/heartbeat/Dummy",
     "galera": "/usr/lib/ocf/resource.d/heartbeat/galera",
+    "garbd": "/usr/lib/ocf/resource.d/heartbeat/garbd",
     "Stateful": "/usr/lib/ocf/resource.d/pacemaker/Stateful",
 }
 # Upstream parameters ours deliberately does not offer, each with the reason. Keep it empty unless a parameter
@@ -69,6 +70,8 @@ def _valid_base(name: str, tmp) -> tuple[dict, tuple[str, ...]]:
     if name == "galera":
         (tmp / "datadir").mkdir()
         return {"wsrep_cluster_address": f"gcomm://{NODE}", "datadir": str(tmp / "datadir")}, ()
+    if name == "garbd":
+        return {"wsrep_cluster_address": "gcomm://node1:4567,node2:4567", "wsrep_cluster_name": "mail"}, ()
     return {}, ()
 
 

@@ -1,0 +1,1 @@
+"""ocf:hamail:garbd: the Galera arbitrator (a quorum-only member), with its component read from garbd's log."""
