@@ -3,6 +3,8 @@
 import os
 import pathlib
 import shutil
+import socket
+import stat
 import subprocess
 import sys
 import time
@@ -20,6 +22,7 @@ PASSWORD = "chk-Pa55word"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A throw-away mariadbd (no Galera, no network) with a password user 'chk'; its socket path."""
+    assert MARIADBD, "mariadbd is missing: run scripts/ensure-deps"
     root = tmp_path_factory.mktemp("mariadb")
     data, sock = root / "data", root / "s.sock"
     subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
@@ -46,8 +49,10 @@ def server(tmp_path_factory):
 
 
 def test_root_by_unix_socket_and_a_password_user_read_status(server):
-    status = global_status(server, Credentials("root"), 5, ("Uptime", "Threads_connected"))
-    assert set(status) == {"uptime", "threads_connected"} and int(status["uptime"]) >= 0
+    status = global_status(server, Credentials("root"), 5, ("Innodb_page_size", "Threads_connected", "Uptime"))
+    # each name with its own value: InnoDB's default page size, at least this very connection
+    assert set(status) == {"innodb_page_size", "threads_connected", "uptime"}
+    assert status["innodb_page_size"] == "16384" and int(status["threads_connected"]) >= 1
     with connect(server, Credentials("chk", Secret(PASSWORD)), 5) as conn:
         assert conn.query("SELECT CURRENT_USER()") == [("chk@localhost",)]
         # names the server does not know are simply missing from the answer
@@ -64,8 +69,11 @@ def test_nothing_listening_is_unavailable(server, tmp_path):
     with pytest.raises(Unavailable, match="no socket"):
         connect(str(tmp_path / "absent.sock"), Credentials("root"), 1)
     stale = tmp_path / "stale.sock"
-    stale.touch()  # a socket file left behind by a dead server
-    with pytest.raises(Unavailable):
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(stale))
+    listener.close()  # a socket file left behind by a dead server: connecting is refused
+    assert stat.S_ISSOCK(os.stat(stale).st_mode)
+    with pytest.raises(Unavailable, match="Connection refused"):
         connect(str(stale), Credentials("root"), 1)
 
 

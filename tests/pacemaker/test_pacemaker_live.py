@@ -2,9 +2,11 @@
 promotion scores through pacemaker-attrd, notify data, crm_mon parsing, the shared promotable logic."""
 
 import json
+import re
 import textwrap
 
 import pytest
+from lxml import etree
 
 from testlib import AGENTS, ROOT
 
@@ -19,13 +21,25 @@ def py(cluster, node, code, timeout=60):
     return result.stdout
 
 
+def checked(cluster, node, argv, timeout=60):
+    """Run argv in a node; it must succeed (its output on failure is in the assertion message)."""
+    result = cluster.run(node, argv, timeout=timeout)
+    assert result.returncode == 0, f"{argv} exited {result.returncode}\n{result.stdout}{result.stderr}"
+    return result
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_pacemaker_and_pcs_read_every_agents_metadata(cluster3, name):
-    shown = cluster3.run("node1", ["crm_resource", "--show-metadata", f"ocf:hamail:{name}"])
-    assert shown.returncode == 0 and f'name="{name}"' in shown.stdout, shown.stderr
-    described = cluster3.run("node1", ["pcs", "resource", "describe", f"ocf:hamail:{name}"])
-    assert described.returncode == 0, described.stderr
-    assert "Error" not in described.stderr
+    shown = checked(cluster3, "node1", ["crm_resource", "--show-metadata", f"ocf:hamail:{name}"])
+    root = etree.fromstring(shown.stdout.encode())
+    assert root.tag == "resource-agent" and root.get("name") == name
+    params = [p.get("name") for p in root.iter("parameter")]
+    # pcs parses the metadata itself (its OCF 1.1 schema): it must list every parameter the agent declares
+    described = checked(cluster3, "node1", ["pcs", "resource", "describe", "--full", f"ocf:hamail:{name}"])
+    assert not re.search(r"^(Error|Warning)", described.stderr, re.M), described.stderr
+    options = described.stdout.partition("\nResource options:\n")[2].partition("\n\n")[0]
+    # "  name: desc", "  name (required) (unique group: g): desc"
+    assert re.findall(r"^  (\w+)(?: \([^)]*\))*:", options, re.M) == params, described.stdout
 
 
 def test_permanent_attributes_live_in_the_cib(cluster3):
@@ -37,9 +51,14 @@ def test_permanent_attributes_live_in_the_cib(cluster3):
         print(attrs.get("node3", "hamail-test-forever"), attrs.get("node3", "hamail-test-never-set"))
     """)
     assert out.split() == ["1700000000", "None"]
-    # in the CIB's nodes section (survives a restart of every node), not in attrd
-    cib = cluster3.run("node1", ["cibadmin", "--query", "--scope", "nodes"]).stdout
-    assert 'name="hamail-test-forever" value="1700000000"' in cib
+
+    def in_cib():
+        """Every node's value of the attribute in the CIB's nodes section, read with cibadmin."""
+        nodes = etree.fromstring(checked(cluster3, "node1", ["cibadmin", "--query", "--scope", "nodes"]).stdout.encode())
+        return {node.get("uname"): pair.get("value") for node in nodes.iter("node")
+                for pair in node.iterfind("instance_attributes/nvpair[@name='hamail-test-forever']")}
+    # in the CIB's nodes section (survives a restart of every node), not in attrd, and only on node3
+    assert in_cib() == {"node3": "1700000000"}
     py(cluster3, "node1", """
         from hamail.pacemaker.attributes import PermanentAttributes
         from hamail.system.runner import CommandRunner
@@ -48,6 +67,7 @@ def test_permanent_attributes_live_in_the_cib(cluster3):
         attrs.delete("node3", "hamail-test-forever")  # absent is fine
         assert attrs.get("node3", "hamail-test-forever") is None
     """)
+    assert in_cib() == {}
 
 
 def test_transient_attributes_cross_nodes(cluster3):
@@ -61,13 +81,19 @@ def test_transient_attributes_cross_nodes(cluster3):
         from hamail.system.runner import CommandRunner
         Attributes(CommandRunner()).set("node3", "hamail-test-seqno", "41")
     """)
-    seen = cluster3.wait_for(lambda: json.loads(py(cluster3, "node1", """
-        import json
-        from hamail.pacemaker.attributes import Attributes
-        from hamail.system.runner import CommandRunner
-        print(json.dumps(Attributes(CommandRunner()).get_all("hamail-test-seqno")))
-    """)) or None, 30, "attributes to propagate")
-    assert seen == {"node2": "42", "node3": "41"}
+    def seen_from_node1():
+        """Every node's value as hamail reads it on node1."""
+        return json.loads(py(cluster3, "node1", """
+            import json
+            from hamail.pacemaker.attributes import Attributes
+            from hamail.system.runner import CommandRunner
+            print(json.dumps(Attributes(CommandRunner()).get_all("hamail-test-seqno")))
+        """))
+    expected = {"node2": "42", "node3": "41"}
+    # attrd propagates asynchronously: wait for both values, then they must be exactly these
+    seen = cluster3.wait_for(lambda: (lambda s: s if len(s) >= 2 else None)(seen_from_node1()), 30,
+                             "both attributes to reach node1")
+    assert seen == expected
     py(cluster3, "node1", """
         from hamail.pacemaker.attributes import Attributes
         from hamail.system.runner import CommandRunner
@@ -75,6 +101,7 @@ def test_transient_attributes_cross_nodes(cluster3):
         a.delete("node2", "hamail-test-seqno"); a.delete("node3", "hamail-test-seqno")
         assert a.get("node1", "never-set") is None
     """)
+    cluster3.wait_for(lambda: seen_from_node1() == {} or None, 30, "the deletions to reach every node")
 
 
 CONFIG = """\
@@ -101,7 +128,7 @@ def test_promotable_clone_scores_and_notifications(cluster3, tmp_path):
     log.touch()
     crm = tmp_path / "pm.crm"
     crm.write_text(CONFIG.format(log=log))
-    assert cluster3.run("node1", ["crm", "configure", "load", "update", str(crm)], timeout=120).returncode == 0
+    checked(cluster3, "node1", ["crm", "configure", "load", "update", str(crm)], timeout=120)
     try:
         def one_promoted():
             current = roles(cluster3)
@@ -110,29 +137,37 @@ def test_promotable_clone_scores_and_notifications(cluster3, tmp_path):
         current = cluster3.wait_for(one_promoted, 90, "one Promoted and two Unpromoted instances")
         promoted = next(n for n, r in current.items() if r == "Promoted")
 
-        # Scores were published by the shared promotable logic through crm_attribute --promotion.
-        for node, role in current.items():
-            score = py(cluster3, node, f"""
-                from hamail.pacemaker.scores import PromotionScore
-                from hamail.system.runner import CommandRunner
-                print(PromotionScore(CommandRunner(), "pm-state:0", {node!r}, "3.16.2").get())
-            """).strip()
-            assert score == ("10" if role == "Promoted" else "5")
+        # Scores were published by the shared promotable logic through crm_attribute --promotion: what
+        # Pacemaker's scheduler sees, read with crm_mon (not with hamail's own reader).
+        def scores():
+            """Node -> promotion score of pm-state, from crm_mon's node attributes."""
+            xml = checked(cluster3, "node1", ["crm_mon", "--output-as=xml", "--show-node-attributes"]).stdout
+            return {node.get("name"): attr.get("value")
+                    for node in etree.fromstring(xml.encode()).iterfind("node_attributes/node")
+                    for attr in node.iterfind("attribute[@name='master-pm-state']")}
+        wanted = {node: "10" if role == "Promoted" else "5" for node, role in current.items()}
+        cluster3.wait_for(lambda: scores() == wanted or None, 30, f"promotion scores {wanted}")
 
-        # Notifications arrived parsed: a post-promote naming the promoted node.
-        records = [json.loads(line) for line in log.read_text().splitlines()]
-        posts = [r for r in records if r["type"] == "post" and r["operation"] == "promote"]
-        assert posts and all(r["unames"]["promote"] == [promoted] for r in posts)
+        # Notifications arrived parsed: post-promote ones (one from each instance, delivered after the
+        # promotion shows in crm_mon), all naming the promoted node.
+        def posts(operation):
+            """The post-<operation> notifications logged so far by every instance."""
+            records = [json.loads(line) for line in log.read_text().splitlines()]
+            return [r for r in records if r["type"] == "post" and r["operation"] == operation]
+        first = cluster3.wait_for(lambda: posts("promote") or None, 30, "a post-promote notification")
+        assert all(r["unames"]["promote"] == [promoted] for r in first), first
 
         # Move the promoted role away: demote there, promote elsewhere, notifications for both.
-        assert cluster3.run("node1", ["crm_resource", "--ban", "--resource", "pm-clone", "--node", promoted,
-                                      "--promoted"]).returncode == 0
+        checked(cluster3, "node1", ["crm_resource", "--ban", "--resource", "pm-clone", "--node", promoted, "--promoted"])
         moved = cluster3.wait_for(lambda: (lambda c: c if c.get(promoted) != "Promoted"
                                            and "Promoted" in c.values() else None)(roles(cluster3)),
                                   90, "the promoted role to move")
         assert moved[promoted] == "Unpromoted"
-        records = [json.loads(line) for line in log.read_text().splitlines()]
-        assert any(r["operation"] == "demote" and r["unames"]["demote"] == [promoted] for r in records)
+        successor = next(n for n, r in moved.items() if r == "Promoted")
+        cluster3.wait_for(lambda: any(r["unames"]["demote"] == [promoted] for r in posts("demote")) or None, 30,
+                          f"a post-demote notification naming {promoted}")
+        cluster3.wait_for(lambda: any(r["unames"]["promote"] == [successor] for r in posts("promote")) or None, 30,
+                          f"a post-promote notification naming {successor}")
     finally:
         cluster3.run("node1", ["crm_resource", "--clear", "--resource", "pm-clone"])
         cluster3.run("node1", ["crm", "configure", "delete", "--force", "pm-clone", "pm-state"], timeout=120)

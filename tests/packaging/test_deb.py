@@ -28,9 +28,6 @@ DIST_PACKAGES = pathlib.Path("/usr/lib/python3/dist-packages")
 SITE_DIR = DIST_PACKAGES / "hamail"
 VBMC_MODULE_PATH = DIST_PACKAGES / VBMC_MODULE
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="dpkg -i needs root")
-
-
 def run(argv, **kwargs):
     """Run a command with the clean environment, capturing text output (never raising on exit status)."""
     kwargs.setdefault("env", CLEAN_ENV)
@@ -109,6 +106,8 @@ def package_status(package):
 @pytest.fixture(scope="module")
 def installed(deb, vbmc_deb):
     """Both .debs installed with dpkg -i (the lab's symlinks set aside); purged and symlinks restored at the end."""
+    if os.geteuid() != 0:
+        pytest.skip("dpkg -i needs root")
     paths = owned_paths(deb) + owned_paths(vbmc_deb)
     with lab_symlinks_set_aside(paths) as saved:
         try:
@@ -130,7 +129,9 @@ def test_control_declares_the_runtime_dependencies(deb):
     names = depends(deb)
     for name in ("python3", "python3-pyghmi", "python3-pymysql", "python3-lxml"):
         assert name in names, (name, names)
-    assert "pacemaker" in checked(["dpkg-deb", "-f", str(deb), "Recommends"]).stdout
+    recommends = checked(["dpkg-deb", "-f", str(deb), "Recommends"]).stdout
+    alternatives = [[name.strip().split(" ")[0] for name in group.split("|")] for group in recommends.split(",")]
+    assert ["pacemaker", "pacemaker-remote"] in alternatives, recommends
 
 
 def test_product_does_not_depend_on_the_simulator_or_python_daemon(deb):
@@ -148,13 +149,21 @@ def test_vbmc_depends_on_this_hamail_and_python_daemon(vbmc_deb):
     assert description.startswith("virtual IPMI BMC for hamail labs and tests, not for production nodes"), description
 
 
-def test_deb_ships_every_file_of_the_checkout(deb):
+def shipped_vs_checkout():
+    """(installed path, checkout file) of everything the hamail package must ship as it is in the checkout."""
+    pairs = [(f"{OCF_DIR}/{n}", ROOT / "agents" / n) for n in checkout_files("agents")]
+    pairs += [(f"/usr/sbin/{n}", ROOT / "fence" / n) for n in checkout_files("fence")]
+    return pairs + [(f"{SITE_DIR}/{name}", ROOT / "lib" / "hamail" / name) for name in library_files()]
+
+
+def test_deb_ships_every_file_of_the_checkout_unchanged(deb, tmp_path):
     paths = set(deb_paths(deb))
-    expected = {f"{OCF_DIR}/{n}" for n in checkout_files("agents")}
-    expected |= {f"/usr/sbin/{n}" for n in checkout_files("fence")}
-    expected |= {f"{SITE_DIR}/{name}" for name in library_files()}
-    assert expected - paths == set()
+    expected = dict(shipped_vs_checkout())
+    assert set(expected) - paths == set()
     assert not [p for p in paths if "__pycache__" in p or p.endswith(".pyc")]
+    checked(["dpkg-deb", "-x", str(deb), str(tmp_path)])
+    changed = [path for path, source in expected.items() if (tmp_path / path[1:]).read_bytes() != source.read_bytes()]
+    assert changed == [], "shipped content differs from the checkout"
 
 
 def test_product_ships_no_simulator(deb):
@@ -163,10 +172,13 @@ def test_product_ships_no_simulator(deb):
     assert not [p for p in paths if p.startswith("/usr/bin")], paths
 
 
-def test_vbmc_deb_ships_the_program_and_its_module(vbmc_deb):
+def test_vbmc_deb_ships_the_program_and_its_module(vbmc_deb, tmp_path):
     assert (ROOT / "lab" / "hamail-vbmc").is_file() and (ROOT / "lab" / VBMC_MODULE).is_file()
     files = {path for path, is_dir in deb_entries(vbmc_deb) if not is_dir}
     assert {VBMC_PROGRAM, str(VBMC_MODULE_PATH)} <= files, files
+    checked(["dpkg-deb", "-x", str(vbmc_deb), str(tmp_path)])
+    assert (tmp_path / VBMC_PROGRAM[1:]).read_bytes() == (ROOT / "lab" / "hamail-vbmc").read_bytes()
+    assert (tmp_path / str(VBMC_MODULE_PATH)[1:]).read_bytes() == (ROOT / "lab" / VBMC_MODULE).read_bytes()
     # Nothing of the product and nothing else of lab/ (hamail_lab is not packaged).
     assert not [p for p in files if p.startswith(f"{SITE_DIR}/") or "hamail_lab" in p or p.startswith("/usr/sbin")]
     assert not [p for p in files if "__pycache__" in p or p.endswith(".pyc")]
@@ -178,11 +190,12 @@ def test_build_is_deterministic(debs):
 
 
 def test_lintian_has_no_errors(deb, vbmc_deb):
-    if shutil.which("lintian") is None:
-        pytest.skip("lintian not installed")
-    proc = run(["lintian", "--no-tag-display-limit", str(deb), str(vbmc_deb)])
+    assert shutil.which("lintian", path=CLEAN_ENV["PATH"]), "lintian is missing: run scripts/ensure-deps"
+    proc = run(["lintian", "--no-tag-display-limit", "--fail-on", "error", str(deb), str(vbmc_deb)])
     errors = [line for line in proc.stdout.splitlines() if line.startswith("E:")]
     assert not errors, proc.stdout
+    # 0: checked, no error; 1 would be errors; 2 and up: lintian itself failed, so nothing was checked
+    assert proc.returncode == 0, f"lintian exited {proc.returncode}\n{proc.stdout}{proc.stderr}"
 
 
 def test_installed_files_are_regular_and_executable(installed):
@@ -208,12 +221,20 @@ def test_vbmc_module_imports_from_the_system_python(installed):
     assert proc.stdout.strip() == str(VBMC_MODULE_PATH)
 
 
+def canonical(xml_text):
+    """An XML document in canonical form, for comparing what two runs of an agent printed."""
+    return etree.tostring(etree.fromstring(xml_text.encode(), etree.XMLParser(remove_blank_text=True)),
+                          method="c14n")
+
+
 @pytest.mark.parametrize("agent", checkout_files("agents"))
 def test_crm_resource_shows_metadata(installed, agent):
     proc = checked(["crm_resource", "--show-metadata", f"ocf:hamail:{agent}"])
     root = etree.fromstring(proc.stdout.encode())
     assert root.tag == "resource-agent" and root.get("name") == agent
-    assert root.find("actions") is not None
+    # the installed agent describes itself as the checkout's does (same parameters, actions, texts)
+    from_checkout = checked(["/usr/bin/python3", str(ROOT / "agents" / agent), "meta-data"])
+    assert canonical(proc.stdout) == canonical(from_checkout.stdout)
 
 
 @pytest.mark.parametrize("agent", checkout_files("fence"))
@@ -221,6 +242,8 @@ def test_fence_agent_metadata(installed, agent):
     proc = checked([f"/usr/sbin/{agent}", "-o", "metadata"])
     root = etree.fromstring(proc.stdout.encode())
     assert root.tag == "resource-agent" and root.get("name") == agent
+    from_checkout = checked(["/usr/bin/python3", str(ROOT / "fence" / agent), "-o", "metadata"])
+    assert canonical(proc.stdout) == canonical(from_checkout.stdout)
 
 
 @pytest.mark.parametrize("path,args", expected_executables() + vbmc_executables())

@@ -35,7 +35,7 @@ def test_rpm_lists_agents_library_and_fence_agents(rpm):
     expected = {f"{sitelib[0]}/{name}" for name in library_files()}
     expected |= {path for path, _ in expected_executables()}
     assert expected - listed == set()
-    assert checkout_files("agents"), "no agents in the checkout?"
+    assert checkout_files("agents") and checkout_files("fence"), "no agents in the checkout?"
 
 
 def test_rpm_agents_are_executable(rpm):
@@ -99,14 +99,24 @@ def rpm_payload(rpm_file):
         offset = (offset + size + 3) & ~3
 
 
-def test_rpm_executables_find_the_rpm_site_packages(rpm):
-    # Agents run with `python3 -S` add Debian's dist-packages by hand; the spec rewrites that to
-    # the RPM system's site-packages, where the library is.
+def test_rpm_ships_the_checkout_with_the_rpm_site_packages(rpm, vbmc_rpm):
+    # Agents run with `python3 -S` add Debian's dist-packages by hand; the spec rewrites that to the RPM
+    # system's site-packages, where the library is. Everything else is shipped as it is in the checkout.
     site = sitelib(rpm)
     payload = rpm_payload(rpm)
+    rewritten = {f"{OCF_DIR}/{n}": ROOT / "agents" / n for n in checkout_files("agents")}
+    rewritten |= {f"/usr/sbin/{n}": ROOT / "fence" / n for n in checkout_files("fence")}
+    for path, source in rewritten.items():
+        text = source.read_bytes()
+        assert payload[path] == text.replace(b"/usr/lib/python3/dist-packages", site.encode()), path
+        if b"dist-packages" in text:
+            assert payload[path] != text, f"{path}: dist-packages not rewritten"
+    for name in library_files():
+        assert payload[f"{site}/hamail/{name}"] == (ROOT / "lib" / "hamail" / name).read_bytes(), name
     for path, content in payload.items():
         if not path.startswith("/usr/lib/python"):
             assert b"/usr/lib/python3/dist-packages" not in content, path
-    for name in checkout_files("agents"):
-        if b"dist-packages" in (ROOT / "agents" / name).read_bytes():
-            assert site.encode() in payload[f"{OCF_DIR}/{name}"], name
+    vbmc = rpm_payload(vbmc_rpm)
+    assert vbmc[VBMC_PROGRAM] == (ROOT / "lab" / "hamail-vbmc").read_bytes().replace(
+        b"/usr/lib/python3/dist-packages", site.encode())
+    assert vbmc[f"{site}/{VBMC_MODULE}"] == (ROOT / "lab" / VBMC_MODULE).read_bytes()

@@ -3,7 +3,7 @@
 import pytest
 
 from hamail.agents.galera.recovery import (
-    NO_SEQNO, ZERO_UUID, NodeReport, View, decide, fencing_cutoff, parse_address, parse_grastate, parse_gvwstate,
+    ZERO_UUID, NodeReport, View, decide, fencing_cutoff, parse_address, parse_grastate, parse_gvwstate,
     parse_host_map, parse_recovery_log, set_safe_to_bootstrap,
 )
 
@@ -169,14 +169,17 @@ DECISIONS = [
     ("safe_to_bootstrap wins over higher seqno",
      {"node1": R("node1", 5, stb=True), "node2": R("node2", 9), "node3": R("node3", 7)}, {},
      "bootstrap", "node1", ["safe_to_bootstrap=1"]),
-    ("safe_to_bootstrap needs nobody else", {"node3": R("node3", 5, stb=True)}, {}, "bootstrap", "node3", []),
+    ("safe_to_bootstrap needs nobody else", {"node3": R("node3", 5, stb=True)}, {}, "bootstrap", "node3",
+     ["node3 has safe_to_bootstrap=1"]),
     ("tie goes to address order, same on every node",
-     {"node1": R("node1", 9), "node2": R("node2", 9), "node3": R("node3", 9)}, {}, "bootstrap", "node1", []),
+     {"node1": R("node1", 9), "node2": R("node2", 9), "node3": R("node3", 9)}, {}, "bootstrap", "node1",
+     ["highest seqno 9"]),
     ("tie prefers a node that kept grastate.dat",
      {"node1": R("node1", 9, no_grastate=True), "node2": R("node2", 9), "node3": R("node3", 1)}, {},
-     "bootstrap", "node2", []),
-    ("unsigned -1 and -1 never win",
-     {"node1": R("node1", -1), "node2": R("node2", 0), "node3": R("node3", -1)}, {}, "bootstrap", "node2", []),
+     "bootstrap", "node2", ["highest seqno 9"]),
+    ("-1 (no position) never wins, 0 does",
+     {"node1": R("node1", -1), "node2": R("node2", 0), "node3": R("node3", -1)}, {}, "bootstrap", "node2",
+     ["highest seqno 0"]),
     ("a missing, unfenced node blocks", {"node1": R("node1", 5), "node2": R("node2", 9)}, {},
      "wait", None, ["waiting for node3", "not recorded as fenced"]),
     ("nobody reported", {}, {}, "wait", None, ["no node has reported"]),
@@ -199,7 +202,8 @@ DECISIONS = [
      {"node1": R("node1", 5, view=AB), "node2": R("node2", 9, view=V(GB, GB, GC, seq=9))},
      {"fenced": frozenset({"node3"})}, "wait", None, ["not among the reporting nodes"]),
     ("two fenced missing nodes, sole survivor in a one-node view",
-     {"node1": R("node1", 5, view=V(GA, GA))}, {"fenced": frozenset({"node2", "node3"})}, "bootstrap", "node1", []),
+     {"node1": R("node1", 5, view=V(GA, GA))}, {"fenced": frozenset({"node2", "node3"})}, "bootstrap", "node1",
+     ["left out (fenced, not in the last Primary view): node2, node3"]),
     ("operator override parameter",
      {"node1": R("node1", 5), "node2": R("node2", 9)}, {"override": "node1"}, "bootstrap", "node1",
      ["operator override"]),
@@ -210,13 +214,13 @@ DECISIONS = [
     ("override of an unknown node waits", {"node1": R("node1", 5)}, {"override": "node9"}, "wait", None,
      ["not a galera node"]),
     ("override never beats a Primary", {"node1": R("node1", 5, force=True)}, {"primary_nodes": ("node2",)},
-     "join", None, []),
+     "join", None, ["Primary component exists on node2"]),
     ("different cluster uuids: wait for an operator",
      {"node1": R("node1", 5), "node2": R("node2", 9, uuid=U2), "node3": R("node3", 1)}, {}, "wait", None,
      ["disagree on the cluster uuid"]),
     ("zero uuid is ignored for the uuid check",
      {"node1": R("node1", 5), "node2": R("node2", -1, uuid=ZERO_UUID), "node3": R("node3", 1)}, {},
-     "bootstrap", "node1", []),
+     "bootstrap", "node1", ["highest seqno 5"]),
     ("a new cluster: nobody has a position, the first node starts it", {n: R(n, -1, uuid=ZERO_UUID) for n in NODES},
      {}, "bootstrap", "node1", ["new cluster"]),
     ("no usable position among the reporting, one excused missing",
@@ -229,32 +233,38 @@ DECISIONS = [
 def test_decide(reports, kwargs, action, node, words):
     decision = decide(NODES, reports, **kwargs)
     assert (decision.action, decision.node) == (action, node), decision.reason
+    assert words, "every case names what its reason must say"
     for word in words:
         assert word in decision.reason
-    if action == "wait":
-        assert decision.reason
+
+
+# Address order (the order of wsrep_cluster_address) that differs from the names' sort order, so that a tie
+# broken by name instead of by address would show.
+ADDRESS_ORDER = ["node3", "node1", "node2"]
 
 
 def test_decision_is_the_same_whatever_order_reports_arrive_in():
     import itertools
     reports = {"node1": R("node1", 9), "node2": R("node2", 9), "node3": R("node3", 9)}
-    winners = {decide(NODES, {n: reports[n] for n in perm}).node for perm in itertools.permutations(NODES)}
-    assert winners == {"node1"}
+    winners = {decide(ADDRESS_ORDER, {n: reports[n] for n in perm}).node for perm in itertools.permutations(NODES)}
+    assert winners == {"node3"}
 
 
 def test_only_one_node_ever_wins_for_any_seqnos():
+    # Every node decides alone from the reports as they reached it: all must name the same winner, the
+    # highest seqno (-1 only when nobody has better), ties going to the first in address order.
     import itertools
-    for seqnos in itertools.product([-1, 0, 3, 3], repeat=3):
-        reports = {n: R(n, s) for n, s in zip(NODES, seqnos)}
-        decisions = [decide(NODES, reports) for _ in NODES]
-        assert len({(d.action, d.node) for d in decisions}) == 1
-        if decisions[0].action == "bootstrap":
-            assert reports[decisions[0].node].seqno == max(seqnos)
+    for seqnos in itertools.product([-1, 0, 3], repeat=3):
+        reports = {n: R(n, s) for n, s in zip(ADDRESS_ORDER, seqnos)}
+        decisions = {(d.action, d.node) for perm in itertools.permutations(ADDRESS_ORDER)
+                     for d in [decide(ADDRESS_ORDER, {n: reports[n] for n in perm})]}
+        assert decisions == {("bootstrap", ADDRESS_ORDER[seqnos.index(max(seqnos))])}, seqnos
 
 
-def test_missing_nodes_reported_seqno_none():
-    assert decide(NODES, {"node1": R("node1", None), "node2": R("node2", 3), "node3": R("node3", 2)}).action == "wait"
-    assert NO_SEQNO == -1
+def test_a_node_without_a_recovered_position_is_waited_for():
+    decision = decide(NODES, {"node1": R("node1", None), "node2": R("node2", 3), "node3": R("node3", 2)})
+    assert (decision.action, decision.node, decision.awaited) == ("wait", None, ("node1",))
+    assert decision.reason.startswith("waiting for node1 to report its position (node1 not recorded as fenced")
 
 
 @pytest.mark.parametrize("times,margin,expected", [

@@ -1,6 +1,5 @@
 """hamail.agents.filesystem.mounts: mountinfo parsing, submount order, canonical paths, network detection, the /proc holders walk."""
 
-import os
 import subprocess
 import sys
 
@@ -58,15 +57,20 @@ def test_holders_finds_cwd_and_open_files_by_path_only(tmp_path):
     inside, outside = tmp_path / "inside", tmp_path / "inside-not"
     inside.mkdir()
     outside.mkdir()
-    code = "import os, sys, time; os.chdir(sys.argv[1]); f = open(sys.argv[2], 'w'); print('ready', flush=True); time.sleep(60)"
+    # a few files open first, so that the one under test is not simply the first free descriptor
+    code = ("import os, sys, time; os.chdir(sys.argv[1]); spare = [open(os.devnull) for _ in range(4)]; "
+            "f = open(sys.argv[2], 'w'); print('ready', f.fileno(), flush=True); time.sleep(60)")
     a = subprocess.Popen([sys.executable, "-c", code, str(inside), str(outside / "f")], stdout=subprocess.PIPE, text=True)
     b = subprocess.Popen([sys.executable, "-c", code, str(outside), str(inside / "f")], stdout=subprocess.PIPE, text=True)
     try:
-        assert a.stdout.readline().strip() == "ready" and b.stdout.readline().strip() == "ready"
-        found = mounts.holders(str(inside))
-        assert found.get(a.pid) == "cwd" and found.get(b.pid, "").startswith("fd ")
-        assert os.getpid() not in found
-        assert a.pid not in mounts.holders(str(tmp_path / "insid"))
+        assert a.stdout.readline().split()[0] == "ready"
+        ready, fd = b.stdout.readline().split()
+        assert ready == "ready"
+        # a: cwd inside; b: a file inside, its cwd in the sibling whose name merely starts with "inside"
+        with open(inside / "mine", "w", encoding="ascii"):  # the caller itself is never its own holder
+            assert mounts.holders(str(inside)) == {a.pid: "cwd", b.pid: f"fd {fd}"}
+            assert mounts.holders(str(inside), exclude=[str(a.pid)]) == {b.pid: f"fd {fd}"}
+        assert mounts.holders(str(tmp_path / "insid")) == {}  # a prefix of a name is not a parent
     finally:
         a.kill()
         b.kill()

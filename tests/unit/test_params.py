@@ -1,5 +1,7 @@
 """Typed parameter declarations: conversion, validation, defaults, deprecation, secrets."""
 
+import re
+
 import pytest
 
 from hamail.params import Config, Kind, Param, ParamTable, parse_boolean, parse_duration
@@ -116,13 +118,17 @@ def test_table_rejects_duplicates_and_dangling_replacements():
 
 def test_help_text_lists_every_parameter_but_no_private_default():
     text = TABLE.help_text()
-    for param in TABLE:
-        assert param.name in text
-    assert "required" in text and "default 5" in text and "deprecated, use wait" in text
+    # one entry a parameter, in declaration order: "  name (flags)" then its short description
+    assert re.findall(r"^  (\w+) \(", text, re.M) == [param.name for param in TABLE]
+    assert "  ip (string; required)\n      address" in text and "  count (integer; default 5)\n" in text
+    assert "  old_wait (duration; deprecated, use wait)\n" in text
+    private = ParamTable(Param("pin", Kind.STRING, "PIN", private=True, default="0000"),
+                         Param("user", Kind.STRING, "user", default="admin")).help_text()
+    assert private == "  pin (string)\n      PIN\n  user (string; default admin)\n      user"
 
 
 def test_config_replace_keeps_the_original():
     config, _ = TABLE.parse(env(ip="x"))
     changed = config.replace(count=7)
     assert changed.count == 7 and changed.given("count") and config.count == 5 and not config.given("count")
-    assert type(changed) is type(config)
+    assert type(changed) is type(config) is Config

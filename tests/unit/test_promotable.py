@@ -78,6 +78,7 @@ def test_monitor_publishes_the_score():
 def test_promote_waits_for_the_role_with_backoff():
     rc, scores, _, clock = drive(Fake(Role.UNPROMOTED, lag=3), "promote")
     assert rc == 0 and scores == [100] and len(clock.sleeps) == 3
+    assert clock.sleeps[0] > 0 and all(b > a for a, b in zip(clock.sleeps, clock.sleeps[1:])), clock.sleeps
 
 
 def test_promote_is_bounded_by_the_operation_timeout():

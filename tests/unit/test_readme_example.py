@@ -2,8 +2,12 @@
 
 import os
 import re
+import signal
 import subprocess
 
+from lxml import etree
+
+from hamail.system.clock import Deadline, poll
 from testlib import ROOT
 
 
@@ -26,10 +30,26 @@ def run(path, action, interval=0, **params):
                           timeout=30)
 
 
+def state_of(pid: int) -> str | None:
+    """The state letter in /proc/<pid>/stat (Z: exited, not reaped), None once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
 def test_readme_example_agent_follows_the_contract(tmp_path):
     path = example(tmp_path)
     meta = run(path, "meta-data")
-    assert meta.returncode == 0 and '<parameter name="pidfile"' in meta.stdout and "<actions>" in meta.stdout
+    assert meta.returncode == 0, meta.stderr
+    root = etree.fromstring(meta.stdout.encode())
+    assert root.get("name") == "Example"
+    required = {p.get("name"): p.get("required") for p in root.iter("parameter")}
+    # the two declared parameters (the library may publish its own, optional ones, after them)
+    assert list(required)[:2] == ["binary", "pidfile"] and required["pidfile"] == "1"
+    assert [name for name, flag in required.items() if flag != "0"] == ["pidfile"]
+    assert [a.get("name") for a in root.iter("action")] == ["start", "stop", "monitor", "meta-data", "validate-all"]
     pidfile = str(tmp_path / "example.pid")
     assert run(path, "validate-all").returncode == 6  # pidfile is required
     absent = {"binary": "/nonexistent/exampled", "pidfile": pidfile}
@@ -41,3 +61,24 @@ def test_readme_example_agent_follows_the_contract(tmp_path):
     with open(pidfile, "w", encoding="ascii") as handle:
         handle.write(str(os.getpid()))
     assert run(path, "monitor", interval=10000, **present).returncode == 0
+
+
+def test_readme_example_starts_and_stops_its_daemon(tmp_path):
+    path = example(tmp_path)
+    daemon = tmp_path / "exampled"  # daemonizes like a real one: forks, writes its pid file, returns
+    daemon.write_text('#!/bin/sh\n[ "$1" = --pidfile ] || exit 2\n'
+                      'setsid sleep 300 </dev/null >/dev/null 2>&1 &\necho $! > "$2"\n')
+    daemon.chmod(0o755)
+    params = {"binary": str(daemon), "pidfile": str(tmp_path / "exampled.pid")}
+    started = run(path, "start", **params)
+    pid = int((tmp_path / "exampled.pid").read_text()) if (tmp_path / "exampled.pid").exists() else None
+    try:
+        assert started.returncode == 0 and pid is not None, started.stderr
+        assert state_of(pid) in ("S", "R")
+        assert run(path, "monitor", interval=10000, **params).returncode == 0
+        assert run(path, "stop", **params).returncode == 0
+        poll(Deadline.after(10), lambda: state_of(pid) in (None, "Z", "X") or None, what="exampled to exit")
+        assert run(path, "monitor", interval=10000, **params).returncode == 7
+    finally:
+        if pid is not None and state_of(pid) not in (None, "Z", "X"):
+            os.kill(pid, signal.SIGKILL)
