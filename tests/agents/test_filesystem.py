@@ -1,5 +1,6 @@
 """ocf:hamail:Filesystem on real loop devices with ext4 and xfs, real mounts and real processes holding them."""
 
+import errno
 import os
 import re
 import signal
@@ -8,7 +9,7 @@ import time
 
 import pytest
 
-from agent_support import AGENTS, NODE_PYTHON, assert_clean, exit_reason, mounted, ocf_env, sh
+from agent_support import AGENTS, NODE_PYTHON, assert_clean, exit_reason, mounted, ocf_env, sh, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for loop devices and mounts")
 
@@ -127,6 +128,52 @@ def test_depth_20_on_a_read_only_mount(fs, looplab):
     assert fs("stop", **params).returncode == 0
 
 
+def _super_options(point):
+    """The superblock options of the mount at point (mountinfo's last field)."""
+    for line in open("/proc/self/mountinfo"):
+        if line.split()[4] == str(point):
+            return set(line.split(" - ", 1)[1].split()[2].split(","))
+    raise AssertionError(f"nothing mounted at {point}")
+
+
+def test_depth_20_fails_on_a_mount_read_only_without_options_ro(fs, looplab):
+    """ext4's errors=remount-ro (Debian's default): after an error the kernel remounts the filesystem read-only.
+    Everything still reads, so depths 0 and 10 pass, but writers are dead: depth 20 fails and says why. The
+    same for a remount read-only behind the cluster's back; only options=ro asks for a read-only mount."""
+    device = looplab.device("ext4")
+    mnt = looplab.base / "mnt"
+    params = _params(device, mnt, options="errors=remount-ro")
+    assert fs("start", **params).returncode == 0
+    deep = {"OCF_CHECK_LEVEL": "20"}
+    assert fs("monitor", env=deep, **params).returncode == 0  # the control: writable
+    sh("mount", "-o", "remount,ro", mnt)
+    result = fs("monitor", env=deep, **params)
+    assert result.returncode == 1, result.stderr
+    assert exit_reason(result) == (f"depth 20 check of {mnt} failed: it is mounted read-only, but options "
+                                   "'errors=remount-ro' do not ask for ro"), result.stderr
+    sh("mount", "-o", "remount,rw", mnt)
+    assert fs("monitor", env=deep, **params).returncode == 0
+    # A real filesystem error: ext4 handles it as configured, remounting read-only.
+    with open(f"/sys/fs/ext4/{os.path.basename(device)}/trigger_fs_error", "w", encoding="ascii") as trigger:
+        trigger.write("1")
+    assert wait_for(lambda: "emergency_ro" in _super_options(mnt) or "ro" in _super_options(mnt)), \
+        _super_options(mnt)
+    with pytest.raises(OSError) as refused:
+        open(mnt / "new-file", "w").close()
+    assert refused.value.errno == errno.EROFS
+    for level in ("0", "10"):
+        assert fs("monitor", env={"OCF_CHECK_LEVEL": level}, **params).returncode == 0, level
+    result = fs("monitor", env=deep, **params)
+    assert result.returncode == 1, result.stderr
+    # Kernels from 6.x mark the emergency (emergency_ro); older ones show a plain ro superblock.
+    why = "the kernel remounted it read-only after errors" if "emergency_ro" in _super_options(mnt) else \
+        "it is mounted read-only"
+    assert exit_reason(result) == f"depth 20 check of {mnt} failed: {why}, but options 'errors=remount-ro' do " \
+                                  "not ask for ro", result.stderr
+    assert fs("stop", **params).returncode == 0
+    assert not mounted(mnt)
+
+
 def _fs_state(device):
     """The ext4 superblock's 'Filesystem state' (clean, or 'clean with errors' until fsck repairs it)."""
     out = sh("dumpe2fs", "-h", device).stdout
@@ -136,7 +183,8 @@ def _fs_state(device):
 def test_label_and_uuid_devices_and_fsck(fs, looplab):
     device = looplab.device("ext4", label="hmiplbl")
     uuid = sh("blkid", "-p", "-o", "value", "-s", "UUID", device).stdout.strip()
-    for spec in ("LABEL=hmiplbl", f"UUID={uuid}"):
+    # mount(8)'s TAG= forms, and heartbeat's option forms of them
+    for spec in ("LABEL=hmiplbl", f"UUID={uuid}", "-L hmiplbl", f"--uuid={uuid}"):
         # The superblock's error flag: mount alone keeps it, only an fsck run clears it.
         sh("tune2fs", "-E", "force_fsck", device)
         assert _fs_state(device) == "clean with errors"
@@ -226,14 +274,17 @@ def test_refuses_to_mount_over_or_above_other_mounts(fs, looplab):
 def test_bad_input(fs, looplab):
     device = looplab.device("ext4")
     mnt = looplab.base / "mnt"
+    # Values heartbeat's agent tolerates (run_fsck=sometimes, a relative directory) are in
+    # tests/core/test_upstream_side_by_side.py, beside heartbeat's own answers.
     cases = [
-        (_params(str(looplab.base / "nosuchdev"), mnt), 5, "does not exist"),
-        (_params(device, "/"), 6, "root filesystem"),
-        (_params(device, "relative/dir"), 6, "absolute"),
-        (_params(device, mnt, "xfs"), 6, "holds a ext4 filesystem"),
-        (_params("server:/export", mnt, "nfs4", refuse_network_fs="true"), 6, "network filesystem"),
-        (_params(device, mnt, term_signals="NOSUCH"), 6, "unknown signal"),
-        (_params(device, mnt, run_fsck="sometimes"), 6, "run_fsck"),
+        (_params(str(looplab.base / "nosuchdev"), mnt), 5, "does not exist on this node"),
+        (_params(str(looplab.base / "disk0.img"), mnt), 5, "is not a block device on this node"),
+        (_params(device, "/"), 6, "parameter directory: / is the root filesystem"),
+        (_params(device, mnt, "xfs"), 1, "(/dev/loop"),  # mount refuses; the reason says what the device holds
+        (_params("server:/export", mnt, "nfs4", refuse_network_fs="true"), 6,
+         "parameter refuse_network_fs: " + str(mnt) + " must be on local block storage"),
+        (_params(device, mnt, term_signals="NOSUCH"), 6, "parameter term_signals: unknown signal 'NOSUCH'"),
+        (_params(device, mnt, "hamailnofs"), 5, "no hamailnofs filesystem"),
         ({"directory": str(mnt), "fstype": "ext4"}, 6, "parameter device: is required"),
     ]
     for params, code, reason in cases:
@@ -242,6 +293,9 @@ def test_bad_input(fs, looplab):
         assert reason in exit_reason(result), (params, result.stderr)
         assert_clean(result)
         assert fs("stop", **params).returncode == 0
+        assert not mounted(mnt)
+    xfs = exit_reason(fs("start", **_params(device, mnt, "xfs")))
+    assert xfs.startswith(f"mount {device} on {mnt} failed ({device} holds a ext4 filesystem, not xfs): "), xfs
     # A probe on a node without the device: not running.
     assert fs("monitor", **_params(str(looplab.base / "nosuchdev"), mnt)).returncode == 7
     clone = fs("validate-all", meta={"clone": "0", "clone_max": "2"}, **_params(device, mnt))

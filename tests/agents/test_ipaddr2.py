@@ -155,8 +155,9 @@ def test_network_namespace_parameter_from_the_host(ip2, netpair):
     missing = {"ip": "192.0.2.70", "network_namespace": "hmipnosuchns"}
     assert ip2("monitor", ns="", **missing).returncode == 7
     assert ip2("stop", ns="", **missing).returncode == 0
-    result = ip2("start", ns="", **missing)
-    assert result.returncode == 6 and "does not exist" in exit_reason(result)
+    for action in ("validate-all", "start"):  # missing on this node only: OCF_ERR_INSTALLED bans just this node
+        result = ip2(action, ns="", **missing)
+        assert result.returncode == 5 and "hmipnosuchns does not exist on this node" in exit_reason(result)
 
 
 def test_monitor_after_address_deleted_and_link_down(ip2, netpair):
@@ -220,16 +221,20 @@ def test_ambiguous_autodetection_is_an_error(ip2, netpair):
 
 
 @pytest.mark.parametrize("params,code,reason", [
-    ({"ip": "192.0.2.300"}, 6, "not a valid IPv4 address"),
-    ({"ip": "2001:db8::zz"}, 6, "not a valid IPv6 address"),
-    ({"ip": "192.0.2.5", "nic": "hmipnosuch0"}, 6, "does not exist"),
-    ({"ip": "192.0.2.5", "cidr_netmask": "33"}, 6, "out of range"),
-    ({"ip": "192.0.2.5", "cidr_netmask": "255.0.255.0"}, 6, "not contiguous"),
-    ({"ip": "2001:db8::5", "cidr_netmask": "129"}, 6, "out of range"),
-    ({"ip": "192.0.2.5", "broadcast": "nonsense"}, 6, "broadcast"),
-    ({"ip": "192.0.2.5", "iflabel": "much-too-long-label"}, 6, "at most 15"),
-    ({"ip": "192.0.2.5", "arp_count": "many"}, 6, "arp_count"),
-    ({"ip": "2001:db8::5", "lvs_support": "true"}, 6, "lvs_support"),
+    ({"ip": "192.0.2.300"}, 6, "parameter ip: '192.0.2.300' is not a valid IPv4 address"),
+    ({"ip": "2001:db8::zz"}, 6, "parameter ip: '2001:db8::zz' is not a valid IPv6 address"),
+    ({"ip": "192.0.2.5", "nic": "hmipnosuch0"}, 5, "parameter nic: hmipnosuch0 does not exist on this node"),
+    ({"ip": "192.0.2.5", "cidr_netmask": "33"}, 6, "parameter cidr_netmask: netmask 33 is out of range"),
+    ({"ip": "192.0.2.5", "netmask": "33"}, 6, "parameter netmask: netmask 33 is out of range"),  # the old name
+    ({"ip": "192.0.2.5", "cidr_netmask": "255.0.255.0"}, 6, "parameter cidr_netmask: netmask '255.0.255.0' is not "
+                                                            "contiguous"),
+    ({"ip": "2001:db8::5", "cidr_netmask": "129"}, 6, "parameter cidr_netmask: netmask 129 is out of range"),
+    ({"ip": "192.0.2.5", "broadcast": "nonsense"}, 6, "parameter broadcast: 'nonsense' is not an IPv4 address"),
+    ({"ip": "192.0.2.5", "iflabel": "much-too-long-label"}, 6, "parameter iflabel: the label"),
+    ({"ip": "192.0.2.5", "arp_count": "many"}, 6, "parameter arp_count: 'many' is not an integer"),
+    ({"ip": "2001:db8::5", "lvs_support": "true"}, 6, "parameter lvs_support: is for IPv4"),
+    ({"ip": "2001:db8::5", "preferred_lft": "soon"}, 6, "parameter preferred_lft: 'soon' is not a number"),
+    ({"ip": "192.0.2.5", "network_namespace": "a/b"}, 6, "parameter network_namespace: 'a/b' is not a namespace"),
     ({"ip": "198.51.100.5"}, 1, "no connected route"),
     ({}, 6, "parameter ip: is required"),
 ])

@@ -6,9 +6,10 @@ from hamail.ocf import ActionSpec, Agent, AgentSpec, ConfigError, Context, Kind,
 from hamail.system.files import StateFile, rsctmp
 
 PARAMS = ParamTable(
-    Param("state", Kind.PATH, "State file",
-          "Location to store the resource state in. Defaults to a file named after the instance in HA_RSCTMP.",
-          unique_group="state"),
+    Param("state", Kind.STRING, "State file",
+          "Location to store the resource state in. Defaults to a file named after the instance in HA_RSCTMP. "
+          "A relative path is taken from the agent's working directory (with a warning), as heartbeat's Dummy "
+          "does; its directory is created when missing.", unique_group="state"),
     Param("fake", Kind.STRING, "Fake attribute that can be changed to cause a reload",
           "Fake attribute that can be changed to cause an agent reload.", default="dummy", reloadable=True),
     Param("op_sleep", Kind.DURATION, "Operation sleep duration",
@@ -31,6 +32,7 @@ SPEC = AgentSpec(
 def _state(ctx: Context) -> StateFile:
     path = ctx.config.state
     if path:
+        path = os.path.abspath(path)
         return StateFile(os.path.dirname(path), os.path.basename(path))
     return StateFile(rsctmp(ctx.env.raw), f"Dummy-{ctx.env.instance}.state")
 
@@ -41,9 +43,13 @@ def _slow(ctx: Context) -> None:
 
 
 def validate(ctx: Context) -> None:
-    """Refuse a state path that is a directory."""
-    if ctx.config.state and os.path.isdir(ctx.config.state):
-        raise ConfigError(f"state {ctx.config.state} is a directory")
+    """Refuse a state path that is a directory; warn about a relative one (heartbeat's Dummy accepts it)."""
+    state = ctx.config.state
+    if state and os.path.isdir(state):
+        raise ConfigError(f"parameter state: {state} is a directory")
+    if state and not state.startswith("/") and ctx.action in ("start", "validate-all"):
+        ctx.log.warning("parameter state: %r is not an absolute path: taken from the working directory (%s), "
+                        "as heartbeat's Dummy does", state, os.getcwd())
 
 
 def start(ctx: Context) -> int:
@@ -59,7 +65,10 @@ def start(ctx: Context) -> int:
 def stop(ctx: Context) -> int:
     """Record the resource as stopped."""
     _slow(ctx)
-    _state(ctx).remove()
+    state = _state(ctx)
+    if os.path.isdir(state.path):  # validate refused it: no state file of ours can be there
+        return OCFExit.SUCCESS
+    state.remove()
     return OCFExit.SUCCESS
 
 

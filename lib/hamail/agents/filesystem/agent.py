@@ -7,15 +7,51 @@ import os
 from hamail.agents.filesystem import mounts
 from hamail.ocf import ActionSpec, Agent, AgentSpec, ConfigError, Kind, NotInstalled, OCFError, OCFExit, Param
 from hamail.ocf import ParamTable
-from hamail.params import parse_boolean
+from hamail.params import ParamError, parse_boolean
 from hamail.system import bounded, proc
 from hamail.system.clock import DeadlineExceeded, poll
 from hamail.system.runner import CommandTimeout
 
+
+class Tolerant(Param):
+    """A parameter whose invalid values heartbeat's agent tolerates: such a value takes `fallback` (heartbeat's own
+    reading of it) instead of failing the parse; validate warns about it (see tolerated_warnings)."""
+
+    def __init__(self, *args, fallback: str, **kwargs) -> None:
+        object.__setattr__(self, "fallback", fallback)
+        super().__init__(*args, **kwargs)
+
+    def convert(self, text: str):
+        """The typed value of text, or of the fallback when text is not valid."""
+        try:
+            return super().convert(text)
+        except ValueError:
+            return super().convert(self.fallback)
+
+    def problem(self, text: str) -> str:
+        """Why text is not a valid value ('' when it is)."""
+        try:
+            super().convert(text)
+        except ValueError as exc:
+            return str(exc)
+        return ""
+
+
+def tolerated_warnings(ctx) -> None:
+    """Log a warning naming each tolerated parameter given an invalid value, and the value used instead."""
+    for param in ctx.spec.params:
+        text = ctx.env.raw.get(param.env_name, "")
+        why = param.problem(text) if isinstance(param, Tolerant) and text else ""
+        if why:
+            ctx.log.warning("parameter %s: %s: using %s instead, as heartbeat's %s does", param.name, why,
+                            param.fallback, ctx.spec.name)
+
+
 PARAMS = ParamTable(
     Param("device", Kind.STRING, "block device",
-          "The block device (a path, /dev/disk/by-* link, LABEL=... or UUID=...), the source directory of a "
-          "bind mount, or a network specification (host:/export, //server/share).", required=True),
+          "The block device (a path, /dev/disk/by-* link, LABEL=... or UUID=..., or heartbeat's -L label and "
+          "-U uuid forms), the source directory of a bind mount, or a network specification (host:/export, "
+          "//server/share).", required=True),
     Param("directory", Kind.STRING, "mount point",
           "The mount point. Symlinks are resolved, so the directory is compared with the mount table as the "
           "kernel reports it. Created when missing.", required=True, unique_group="directory"),
@@ -26,18 +62,21 @@ PARAMS = ParamTable(
     Param("statusfile_prefix", Kind.STRING, "status file prefix",
           "Prefix, inside the mount, of the status file written and read back by the depth-20 monitor.",
           default=".Filesystem_status/"),
-    Param("run_fsck", Kind.SELECT, "run_fsck",
-          "Whether to run fsck before mounting: auto (only for filesystem types without a journal), force, no.",
-          default="auto", choices=("auto", "force", "no")),
-    Param("fast_stop", Kind.BOOLEAN, "fast stop",
-          "If true, processes still using the filesystem at stop get signal_delay to exit after the TERM "
-          "signals before they are killed; if false, they get up to half of the stop timeout.", default="false"),
-    Param("force_clones", Kind.BOOLEAN, "allow running as a clone, regardless of filesystem type",
-          "A clone of a local, non-cluster filesystem (ext4, xfs...) is refused unless this is true.",
-          default="false"),
+    Tolerant("run_fsck", Kind.SELECT, "run_fsck",
+             "Whether to run fsck before mounting: auto (only for filesystem types without a journal), force, no. "
+             "Any other value is taken as auto (with a warning), as heartbeat's agent does.",
+             default="auto", choices=("auto", "force", "no"), fallback="auto"),
+    Tolerant("fast_stop", Kind.BOOLEAN, "fast stop",
+             "If true, processes still using the filesystem at stop get signal_delay to exit after the TERM "
+             "signals before they are killed; if false, they get up to half of the stop timeout.",
+             default="false", fallback="false"),
+    Tolerant("force_clones", Kind.BOOLEAN, "allow running as a clone, regardless of filesystem type",
+             "A clone of a local, non-cluster filesystem (ext4, xfs...) is refused unless this is true.",
+             default="false", fallback="false"),
     Param("force_unmount", Kind.STRING, "Kill processes before unmount",
           "true or safe: signal the processes using the mount (found by reading /proc, which never blocks "
-          "on a dead server); false: never signal anything.", default="true"),
+          "on a dead server); false: never signal anything. Any other value is taken as false (with a "
+          "warning), as heartbeat's agent does.", default="true"),
     Param("term_signals", Kind.STRING, "Signals to use for graceful termination",
           "Signals (names or numbers, space or comma separated) sent first to processes using the mount.",
           default="TERM"),
@@ -54,7 +93,8 @@ SPEC = AgentSpec(
     name="Filesystem", version="0.1.0", shortdesc="Manages filesystem mounts",
     longdesc="Mounts a filesystem on a directory and unmounts it, first its submounts and after signalling "
              "exactly the processes using that mount (found by walking /proc). Monitor depth 0 checks the "
-             "mount table, 10 reads the device, 20 writes and reads a status file with O_DIRECT. "
+             "mount table, 10 reads the device, 20 writes and reads a status file with O_DIRECT (a mount that "
+             "is read-only without ro in options, as after the kernel's remount on errors, fails it). "
              "Parameters are those of heartbeat's Filesystem.",
     params=PARAMS,
     actions=(ActionSpec("start", 60), ActionSpec("stop", 60),
@@ -82,12 +122,12 @@ def _network(ctx) -> bool:
 
 
 def _directory(ctx, table=None) -> str:
-    path = ctx.config.directory or ""
-    if not path.startswith("/"):
-        raise ConfigError(f"directory {path!r} is not an absolute path")
+    # A relative directory is taken from the working directory, as heartbeat's agent does (validate warns).
+    path = os.path.abspath(ctx.config.directory or "")
     point = mounts.canonical_dir(path, table)
     if point == "/":
-        raise ConfigError(f"directory {path} is the root filesystem: refusing to manage it")
+        raise ConfigError(f"parameter directory: {ctx.config.directory} is the root filesystem: "
+                          "refusing to manage it")
     return point
 
 
@@ -96,27 +136,47 @@ def _uses_block_device(ctx) -> bool:
 
 
 def validate(ctx) -> None:
-    """Configuration checks (directory, clones, network policy), and the device where the node's state matters."""
+    """Configuration checks (all problems at once, each naming its parameter); the node's state is a warning here.
+
+    What depends on this node (the device, the bind source) cannot make a probe or validate-all fail: another
+    node may have it, and DRBD devices appear only once promoted. start refuses it (OCF_ERR_INSTALLED).
+    """
     cfg = ctx.config
-    _directory(ctx, mounts.mountinfo())
-    try:
-        _force_unmount(cfg.force_unmount)
-        # Naming signals needs the signal module, which imports enum: checked by the actions that signal or
-        # vouch for the configuration (start, stop, validate-all), not by every monitor, which never signals.
-        if ctx.action != "monitor":
-            _signals(cfg.term_signals)
-            _signals(cfg.kill_signals)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    if cfg.refuse_network_fs and (_network(ctx) or cfg.fstype in ("tmpfs",)):
-        raise ConfigError(f"{cfg.directory} must be on local block storage; {cfg.device} ({cfg.fstype}) "
-                          f"is a network filesystem")
-    if ctx.env.meta("clone") and cfg.fstype not in _CLUSTER_SAFE and not cfg.force_clones \
-            and "ro" not in (cfg.options or "").split(","):
-        raise ConfigError(f"{cfg.fstype} on {cfg.device} is not cluster-aware: refusing to run it as a clone "
-                          f"(force_clones=true overrides)")
+    problems = []
     if ctx.action in ("start", "validate-all"):
-        _source(ctx)
+        tolerated_warnings(ctx)
+        if not (cfg.directory or "").startswith("/"):
+            ctx.log.warning("parameter directory: %r is not an absolute path: taken from the working directory "
+                            "(%s), as heartbeat's Filesystem does", cfg.directory, os.getcwd())
+        if _force_unmount(cfg.force_unmount) is None:
+            ctx.log.warning("parameter force_unmount: %r is not true, false or safe: taken as false (no process "
+                            "is signalled at stop), as heartbeat's Filesystem does", cfg.force_unmount)
+    try:
+        _directory(ctx, mounts.mountinfo())
+    except ConfigError as exc:
+        problems.append(exc.reason)
+    # Naming signals needs the signal module, which imports enum: checked by the actions that signal or vouch
+    # for the configuration (start, stop, validate-all), not by every monitor, which never signals.
+    if ctx.action != "monitor":
+        for name in ("term_signals", "kill_signals"):
+            try:
+                _signals(cfg[name])
+            except ValueError as exc:
+                problems.append(str(ParamError(name, str(exc))))
+    if cfg.refuse_network_fs and (_network(ctx) or cfg.fstype in ("tmpfs",)):
+        problems.append(str(ParamError("refuse_network_fs", f"{cfg.directory} must be on local block storage, "
+                                                            f"not {cfg.device} ({cfg.fstype})")))
+    if ctx.env.meta("clone") and cfg.fstype not in _CLUSTER_SAFE and not cfg.force_clones \
+            and not _configured_read_only(ctx):
+        problems.append(str(ParamError("force_clones", f"{cfg.fstype} on {cfg.device} is not cluster-aware: "
+                                                       "refusing to run it as a clone (force_clones=true overrides)")))
+    if problems:
+        raise ConfigError("; ".join(problems))
+    if ctx.action == "validate-all":
+        try:
+            _source(ctx)
+        except NotInstalled as exc:
+            ctx.log.warning("%s (start fails on this node until it does)", exc.reason)
 
 
 def _source(ctx) -> str:
@@ -133,12 +193,19 @@ def _source(ctx) -> str:
         raise NotInstalled(f"device {cfg.device} does not exist on this node")
     import stat
     if not stat.S_ISBLK(os.stat(device).st_mode):
-        raise ConfigError(f"device {cfg.device} ({device}) is not a block device")
+        raise NotInstalled(f"device {cfg.device} ({device}) is not a block device on this node")
     return device
 
 
-def _force_unmount(text: str) -> bool:
-    return True if (text or "").strip().lower() == "safe" else parse_boolean(text or "true")
+def _force_unmount(text: str):
+    """Whether stop signals the processes using the mount; None for a value that is neither (taken as false)."""
+    text = (text or "true").strip().lower()
+    if text == "safe":
+        return True
+    try:
+        return parse_boolean(text)
+    except ValueError:
+        return None
 
 
 def _signals(text: str) -> list:
@@ -190,8 +257,10 @@ def start(ctx) -> int:
     beneath = mounts.submounts(table, point)
     if beneath:
         raise OCFError(OCFExit.ERR_GENERIC, f"{beneath[-1].point} is mounted beneath {point}: refusing to hide it")
+    _supported(ctx)
+    found = ""
     if cfg.fstype and _uses_block_device(ctx):
-        _check_fstype(ctx, source)
+        found = _check_fstype(ctx, source)
         _fsck(ctx, source)
     os.makedirs(point, exist_ok=True)
     if _is_bind(ctx):
@@ -201,16 +270,45 @@ def start(ctx) -> int:
     ctx.log.info("mounting %s on %s", source, point)
     result = ctx.run(argv)
     if not result.ok:
-        raise OCFError(OCFExit.ERR_GENERIC, f"mount {source} on {point} failed: {result.first_error_line()}")
+        # what the device holds first: mount's own message is long and the reason is cut at 400 characters
+        hint = f" ({source} holds a {found} filesystem, not {cfg.fstype})" if found else ""
+        raise OCFError(OCFExit.ERR_GENERIC, f"mount {source} on {point} failed{hint}: {result.first_error_line()}")
     return OCFExit.SUCCESS
 
 
-def _check_fstype(ctx, device: str) -> None:
-    """Refuse a device whose filesystem is not the configured type (mounting the wrong device is worse)."""
+def _supported(ctx) -> None:
+    """The kernel knows the filesystem type here, its module loaded if need be; else OCF_ERR_INSTALLED (this node)."""
+    fstype = ctx.config.fstype or ""
+    if not fstype or fstype in ("none", "bind", "auto") or _is_bind(ctx):
+        return
+    # heartbeat's mapping: FUSE filesystems need fuse, EFS is NFS 4
+    support = "fuse" if fstype.startswith("fuse.") or fstype in ("glusterfs", "rozofs") else \
+        "nfs4" if fstype == "efs" else fstype
+    if support in _kernel_filesystems():
+        return
+    ctx.run(["modprobe", "-q", support])
+    if support not in _kernel_filesystems():
+        raise NotInstalled(f"the kernel of this node has no {support} filesystem (not in /proc/filesystems, "
+                           f"modprobe {support} failed)")
+
+
+def _kernel_filesystems() -> set:
+    with open("/proc/filesystems", encoding="ascii", errors="replace") as handle:
+        return {line.split()[-1] for line in handle if line.strip()}
+
+
+def _check_fstype(ctx, device: str) -> str:
+    """The filesystem type blkid finds on the device when it is not the configured one ('' otherwise).
+
+    Mount decides: ext4's driver mounts ext2 and ext3 too, as it does under heartbeat's agent; when mount
+    fails, the reason names what the device holds.
+    """
     result = ctx.run(["blkid", "-p", "-o", "value", "-s", "TYPE", device])
     found = result.stdout.strip()
     if result.ok and found and found != ctx.config.fstype:
-        raise ConfigError(f"{device} holds a {found} filesystem, not {ctx.config.fstype}")
+        ctx.log.warning("%s holds a %s filesystem, not %s", device, found, ctx.config.fstype)
+        return found
+    return ""
 
 
 def _fsck(ctx, device: str) -> None:
@@ -252,7 +350,7 @@ def _unmount(ctx, mount) -> None:
     import signal
     cfg = ctx.config
     network = mounts.is_network(mount.fstype, mount.source)
-    force = _force_unmount(cfg.force_unmount) if cfg.force_unmount else True
+    force = bool(_force_unmount(cfg.force_unmount))
     term, kill = _signals(cfg.term_signals) or [signal.SIGTERM], _signals(cfg.kill_signals) or [signal.SIGKILL]
     delay = cfg.signal_delay if cfg.signal_delay is not None else 1.0
     # The graceful phase: with fast_stop, one signal_delay; otherwise up to half the time left.
@@ -324,16 +422,28 @@ def monitor(ctx) -> int:
     if current is None:
         return OCFExit.NOT_RUNNING
     level = ctx.env.check_level
+    if level >= 20 and current.read_only and not _configured_read_only(ctx):
+        # Not asked for: the kernel remounted it after I/O errors (ext4 errors=remount-ro), or someone else
+        # did. Writers cannot use it, so it is not healthy, even though everything still reads.
+        why = "the kernel remounted it read-only after errors" if current.emergency_read_only else \
+            "it is mounted read-only"
+        asked = f"options {ctx.config.options!r} do not" if ctx.config.options else "no options"
+        raise OCFError(OCFExit.ERR_GENERIC, f"depth 20 check of {point} failed: {why}, but {asked} ask for ro")
     if level >= 10:
         _io_check(ctx, current, lambda: _deep_check(ctx, current, point, level))
     return OCFExit.SUCCESS
+
+
+def _configured_read_only(ctx) -> bool:
+    return "ro" in (ctx.config.options or "").split(",")
 
 
 def _deep_check(ctx, mount, point: str, level: int) -> None:
     if level >= 20 and not mount.read_only:
         _status_check(ctx, point, network=mounts.is_network(mount.fstype, mount.source))
         return
-    # Depth 10, and depth 20 on a read-only mount (nothing can be written): read the device, list the root.
+    # Depth 10, and depth 20 on a mount configured read-only (nothing can be written): read the device, list
+    # the root.
     if _uses_block_device(ctx):
         _read_direct(mount.source if mount.source.startswith("/dev/") else mounts.resolve_device(ctx.config.device))
     os.listdir(point)

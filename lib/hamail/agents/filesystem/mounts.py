@@ -10,8 +10,8 @@ import os
 
 from hamail.system import proc
 
-__all__ = ["Mount", "mountinfo", "find_mount", "submounts", "canonical_dir", "resolve_device", "is_network",
-           "holders", "same_source", "NETWORK_FSTYPES"]
+__all__ = ["Mount", "mountinfo", "find_mount", "submounts", "canonical_dir", "device_spec", "resolve_device",
+           "is_network", "holders", "same_source", "NETWORK_FSTYPES"]
 
 # Filesystems whose data lives on another host: refused where block storage is required.
 NETWORK_FSTYPES = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "9p", "glusterfs", "ceph", "afs",
@@ -44,8 +44,16 @@ class Mount:
 
     @property
     def read_only(self) -> bool:
-        """Whether this mount (or its superblock) is read-only."""
-        return "ro" in self.options or "ro" in self.super_options
+        """Whether this mount (or its superblock) is read-only, also after an emergency remount by the kernel."""
+        return "ro" in self.options or "ro" in self.super_options or self.emergency_read_only
+
+    @property
+    def emergency_read_only(self) -> bool:
+        """Whether the kernel made the filesystem read-only after errors (ext4 errors=remount-ro).
+
+        Kernels from 6.x say so with emergency_ro among the superblock options; older ones only show ro there.
+        """
+        return "emergency_ro" in self.super_options
 
     def __repr__(self) -> str:
         return f"Mount({self.source} on {self.point} type {self.fstype} dev {self.dev[0]}:{self.dev[1]} root {self.root})"
@@ -107,14 +115,38 @@ def is_network(fstype: str, device: str) -> bool:
     """Whether a filesystem is served over the network (by type, or by an NFS/CIFS style device)."""
     if fstype in NETWORK_FSTYPES or fstype.startswith("nfs"):
         return True
+    device = device_spec(device)
     return device.startswith("//") or (":" in device and not device.startswith(("/", "LABEL=", "UUID=")))
+
+
+_DEVICE_OPTIONS = {"-L": "LABEL", "--label": "LABEL", "-U": "UUID", "--uuid": "UUID"}
+
+
+def device_spec(spec: str) -> str:
+    """The device as mount(8)'s TAG=value when given in heartbeat Filesystem's option forms.
+
+    heartbeat accepts "-L label", "--label=label", "-U uuid", "--uuid uuid" (and the like) as its device.
+    """
+    text = spec.strip()
+    for option, tag in _DEVICE_OPTIONS.items():
+        if text.startswith(option):
+            value = text[len(option):]
+            if option.startswith("--"):
+                if value[:1] not in ("=", " ", "\t"):
+                    continue  # e.g. --labelx: not this option
+                value = value[1:]
+            value = value.strip()
+            return f"{tag}={value}" if value else spec
+    return spec
 
 
 def resolve_device(spec: str, run=None):
     """The device node of a path, LABEL= or UUID= spec (symlinks such as /dev/disk/by-* resolved); None if absent.
 
-    run (a command runner's run) is used for blkid when udev's /dev/disk links do not exist.
+    heartbeat's "-L label" / "--uuid=..." forms are understood too (device_spec). run (a command runner's run)
+    is used for blkid when udev's /dev/disk links do not exist.
     """
+    spec = device_spec(spec)
     tag, _, value = spec.partition("=")
     if tag in ("LABEL", "UUID", "PARTLABEL", "PARTUUID") and value:
         link = f"/dev/disk/by-{tag.lower()}/{value}"

@@ -9,11 +9,47 @@ from __future__ import annotations
 import os
 
 from hamail.agents.ipaddr2 import netlink
-from hamail.ocf import ActionSpec, Agent, AgentSpec, ConfigError, Kind, OCFError, OCFExit, Param, ParamTable
+from hamail.ocf import ActionSpec, Agent, AgentSpec, ConfigError, Kind, NotInstalled, OCFError, OCFExit, Param
+from hamail.ocf import ParamTable
+from hamail.params import ParamError
 from hamail.system import proc
 from hamail.system.clock import DeadlineExceeded, poll
 from hamail.system.files import StateFile, rsctmp
 from hamail.system.runner import run_detached
+
+class Tolerant(Param):
+    """A parameter whose invalid values heartbeat's agent tolerates: such a value takes `fallback` (heartbeat's own
+    reading of it: ocf_is_true says false) instead of failing the parse; validate warns about it."""
+
+    def __init__(self, *args, fallback: str = "false", **kwargs) -> None:
+        object.__setattr__(self, "fallback", fallback)
+        super().__init__(*args, **kwargs)
+
+    def convert(self, text: str):
+        """The typed value of text, or of the fallback when text is not valid."""
+        try:
+            return super().convert(text)
+        except ValueError:
+            return super().convert(self.fallback)
+
+    def problem(self, text: str) -> str:
+        """Why text is not a valid value ('' when it is)."""
+        try:
+            super().convert(text)
+        except ValueError as exc:
+            return str(exc)
+        return ""
+
+
+def tolerated_warnings(ctx) -> None:
+    """Log a warning naming each tolerated parameter given an invalid value, and the value used instead."""
+    for param in ctx.spec.params:
+        text = ctx.env.raw.get(param.env_name, "")
+        why = param.problem(text) if isinstance(param, Tolerant) and text else ""
+        if why:
+            ctx.log.warning("parameter %s: %s: using %s instead, as heartbeat's %s does", param.name, why,
+                            param.fallback, ctx.spec.name)
+
 
 PARAMS = ParamTable(
     Param("ip", Kind.STRING, "IPv4 or IPv6 address",
@@ -36,12 +72,12 @@ PARAMS = ParamTable(
           "broadcast of the interface's address in the same subnet, else '+' (for prefixes up to /30)."),
     Param("iflabel", Kind.STRING, "Interface label",
           "A label appended to the interface name (eth0:LABEL, at most 15 characters in all). IPv4 only."),
-    Param("lvs_support", Kind.BOOLEAN, "Enable support for LVS DR",
-          "For an LVS director that is also a real server: on start the address is removed from lo, on "
-          "stop it is moved to lo as /32 instead of being removed. IPv4 only.", default="false"),
-    Param("lvs_ipv6_addrlabel", Kind.BOOLEAN, "Enable adding IPv6 address label",
-          "Add an address label for the IPv6 address so that it is not chosen as a source address "
-          "(RFC 3484), as LVS-DR health checks need.", default="false"),
+    Tolerant("lvs_support", Kind.BOOLEAN, "Enable support for LVS DR",
+             "For an LVS director that is also a real server: on start the address is removed from lo, on "
+             "stop it is moved to lo as /32 instead of being removed. IPv4 only.", default="false"),
+    Tolerant("lvs_ipv6_addrlabel", Kind.BOOLEAN, "Enable adding IPv6 address label",
+             "Add an address label for the IPv6 address so that it is not chosen as a source address "
+             "(RFC 3484), as LVS-DR health checks need.", default="false"),
     Param("lvs_ipv6_addrlabel_value", Kind.INTEGER, "IPv6 address label value",
           "The label used when lvs_ipv6_addrlabel is set; an unused label of 'ip addrlabel list'.",
           default="99", minimum=0, maximum=0xFFFFFFFE),
@@ -50,9 +86,9 @@ PARAMS = ParamTable(
     Param("clusterip_hash", Kind.STRING, "Cluster IP hashing function",
           "Only for the CLUSTERIP load-sharing mode, which Linux removed: accepted and ignored.",
           default="sourceip-sourceport"),
-    Param("unique_clone_address", Kind.BOOLEAN, "Create a unique address for cloned instances",
-          "If true, the clone number is added to ip, so every instance of a clone has its own address.",
-          default="false"),
+    Tolerant("unique_clone_address", Kind.BOOLEAN, "Create a unique address for cloned instances",
+             "If true, the clone number is added to ip, so every instance of a clone has its own address.",
+             default="false"),
     Param("arp_interval", Kind.INTEGER, "ARP/NA packet interval in ms",
           "Milliseconds between the unsolicited ARP (IPv4) or NA (IPv6) packets.", default="200",
           minimum=0, maximum=60000),
@@ -62,24 +98,24 @@ PARAMS = ParamTable(
     Param("arp_count_refresh", Kind.INTEGER, "ARP packet count sent during monitoring",
           "IPv4: gratuitous ARPs sent by every monitor, against stale ARP caches after a split brain.",
           default="0", minimum=0, maximum=1000),
-    Param("arp_bg", Kind.BOOLEAN, "ARP/NA from background",
-          "Send the ARP/NA packets from a background process, so start returns at once. "
-          "Default: true for IPv4, false for IPv6."),
+    Tolerant("arp_bg", Kind.BOOLEAN, "ARP/NA from background",
+             "Send the ARP/NA packets from a background process, so start returns at once. "
+             "Default: true for IPv4, false for IPv6."),
     Param("arp_sender", Kind.STRING, "ARP sender",
           "heartbeat's choice of external ARP tool. hamail sends the packets itself on a raw socket: "
           "accepted for compatibility and ignored."),
     Param("send_arp_opts", Kind.STRING, "Options for ARP sender",
           "Only '-A' is understood: send ARP replies instead of ARP requests as gratuitous ARPs."),
-    Param("flush_routes", Kind.BOOLEAN, "Flush kernel routing table on stop",
-          "Flush the route cache on stop, so local clients stop using the address at once.",
-          default="false"),
-    Param("run_arping", Kind.BOOLEAN, "Run arping for IPv4 collision detection check",
-          "IPv4: before adding the address, probe for another host using it (RFC 5227) and fail if one answers.",
-          default="false"),
-    Param("nodad", Kind.BOOLEAN, "Use nodad flag",
-          "IPv6: add the address without duplicate address detection.", default="false"),
-    Param("noprefixroute", Kind.BOOLEAN, "Use noprefixroute flag",
-          "Do not create the prefix route for the address (see 'man ip-address').", default="false"),
+    Tolerant("flush_routes", Kind.BOOLEAN, "Flush kernel routing table on stop",
+             "Flush the route cache on stop, so local clients stop using the address at once.",
+             default="false"),
+    Tolerant("run_arping", Kind.BOOLEAN, "Run arping for IPv4 collision detection check",
+             "IPv4: before adding the address, probe for another host using it (RFC 5227) and fail if one answers.",
+             default="false"),
+    Tolerant("nodad", Kind.BOOLEAN, "Use nodad flag",
+             "IPv6: add the address without duplicate address detection.", default="false"),
+    Tolerant("noprefixroute", Kind.BOOLEAN, "Use noprefixroute flag",
+             "Do not create the prefix route for the address (see 'man ip-address').", default="false"),
     Param("preferred_lft", Kind.STRING, "IPv6 preferred lifetime",
           "IPv6: preferred lifetime in seconds or 'forever'; 0 keeps the address from being used as a "
           "source address (RFC 4862 5.5.4).", default="forever"),
@@ -125,51 +161,79 @@ class Target:
 # ---------------------------------------------------------------- parsing and resolution
 
 def _parsed(ctx) -> Target:
-    """The address, prefix and nic as given (no routing lookup); ConfigError on malformed values."""
+    """The address, prefix and nic as given (no routing lookup); ConfigError naming every malformed parameter."""
+    problems: list = []
+    target = _parse(ctx, problems)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return target
+
+
+def _parse(ctx, problems: list) -> Target:
+    """The Target the parameters describe; each problem found appended to problems (the Target is then partial)."""
     cfg = ctx.config
+
+    def bad(name, message):
+        problems.append(str(ParamError(name, message)))
+    family, packed = (netlink.AF_INET6 if ":" in (cfg.ip or "") else netlink.AF_INET), b""
     try:
         family, packed = netlink.parse_ip(cfg.ip or "")
         if cfg.unique_clone_address and ctx.env.meta("clone"):
             packed = netlink.offset_ip(packed, int(ctx.env.meta("clone") or 0))
-        prefix = netlink.parse_prefix(family, cfg.cidr_netmask) if cfg.cidr_netmask else None
     except netlink.AddressError as exc:
-        raise ConfigError(str(exc)) from None
+        bad("ip", str(exc))
+    prefix = None
+    if cfg.cidr_netmask:
+        try:
+            prefix = netlink.parse_prefix(family, cfg.cidr_netmask)
+        except netlink.AddressError as exc:
+            # the name the user wrote: netmask is cidr_netmask's old spelling
+            raw = ctx.env.raw
+            old = raw.get("OCF_RESKEY_netmask") and not raw.get("OCF_RESKEY_cidr_netmask")
+            bad("netmask" if old else "cidr_netmask", str(exc))
     nic, label = (cfg.nic or "").strip(), cfg.iflabel or ""
     if ":" in nic:  # heartbeat's old nic:label form
         nic, label = nic.split(":", 1)
     if nic and (len(nic) > 15 or "/" in nic or not nic.isprintable() or " " in nic):
-        raise ConfigError(f"nic {nic!r} is not a valid interface name")
+        bad("nic", f"{nic!r} is not a valid interface name")
     if nic.startswith("lo"):
         prefix = 32 if family == netlink.AF_INET else 128  # a VIP on loopback must not claim a subnet
-    return Target(family, packed, prefix, nic or None, None, label=label)
+    if not _netns_name_ok(cfg.network_namespace):
+        bad("network_namespace", f"{cfg.network_namespace!r} is not a namespace name")
+    target = Target(family, packed or bytes(4 if family == netlink.AF_INET else 16), prefix, nic or None, None,
+                    label=label)
+    _check_options(ctx, target, bad)
+    return target
 
 
-def _check_options(ctx, target: Target) -> None:
-    """Parameter combinations heartbeat refuses, and the values only meaningful for one family."""
+def _check_options(ctx, target: Target, bad) -> None:
+    """Parameter combinations heartbeat refuses, and the values only meaningful for one family: bad(name, why)."""
     cfg = ctx.config
     clone_max = ctx.env.meta("clone_max")
     if clone_max and clone_max != "1" and not cfg.unique_clone_address:
-        raise ConfigError("cloned IPaddr2 needs unique_clone_address=true: the CLUSTERIP load-sharing mode "
-                          "is no longer in Linux kernels")
+        bad("unique_clone_address", "a cloned IPaddr2 needs unique_clone_address=true: the CLUSTERIP "
+                                    "load-sharing mode is no longer in Linux kernels")
     if target.v4:
         if cfg.lvs_ipv6_addrlabel:
-            raise ConfigError("lvs_ipv6_addrlabel is for IPv6 addresses only")
+            bad("lvs_ipv6_addrlabel", "is for IPv6 addresses only")
         if target.label:
             full = f"{target.nic or 'ethX'}:{target.label}"
             if len(full) > 15 or not all(c.isalnum() or c in "-_.:" for c in target.label):
-                raise ConfigError(f"iflabel {target.label!r}: the label {full!r} must be at most 15 "
-                                  f"alphanumeric characters")
+                bad("iflabel", f"the label {full!r} must be at most 15 alphanumeric characters")
         if cfg.broadcast and cfg.broadcast not in ("+", "-"):
             try:
                 family, _ = netlink.parse_ip(cfg.broadcast)
             except netlink.AddressError:
                 family = 0
             if family != netlink.AF_INET:
-                raise ConfigError(f"broadcast {cfg.broadcast!r} is not an IPv4 address, '+' or '-'")
+                bad("broadcast", f"{cfg.broadcast!r} is not an IPv4 address, '+' or '-'")
     else:
         if cfg.lvs_support:
-            raise ConfigError("lvs_support is for IPv4; use lvs_ipv6_addrlabel for IPv6")
-        _preferred_lft(cfg.preferred_lft)
+            bad("lvs_support", "is for IPv4; use lvs_ipv6_addrlabel for IPv6")
+        try:
+            _preferred_lft(cfg.preferred_lft)
+        except ConfigError as exc:
+            bad("preferred_lft", exc.reason)
 
 
 def _preferred_lft(text: str) -> int:
@@ -179,7 +243,7 @@ def _preferred_lft(text: str) -> int:
     if text.endswith("sec"):
         text = text[:-3]
     if not text.isdigit() or int(text) >= netlink.FOREVER:
-        raise ConfigError(f"preferred_lft {text!r} is not a number of seconds or 'forever'")
+        raise ConfigError(f"{text!r} is not a number of seconds or 'forever'")
     return int(text)
 
 
@@ -196,8 +260,8 @@ def _resolve(ctx, nl: netlink.Netlink, target: Target, broadcast: bool = True) -
     """Fill in nic, prefix (and for start the broadcast) from the routing table where the user left them out."""
     if target.nic:
         target.index = _index(target.nic)
-        if target.index is None:
-            raise ConfigError(f"nic {target.nic} does not exist on this node")
+        if target.index is None:  # another node may have it: ban this node only
+            raise NotInstalled(f"parameter nic: {target.nic} does not exist on this node")
     if target.nic is None or target.prefix is None:
         names = {link.index: link.name for link in nl.links()}
         try:
@@ -235,13 +299,18 @@ def _broadcast(ctx, nl: netlink.Netlink, target: Target):
 
 # ---------------------------------------------------------------- network namespace
 
+def _netns_name_ok(name) -> bool:
+    """Whether name can be a namespace of ip netns (a file name in /run/netns); an empty one is none."""
+    return not name or ("/" not in name and name not in (".", ".."))
+
+
 def _enter_netns(ctx) -> bool:
     """Move this process into network_namespace; False when that namespace does not exist."""
     name = ctx.config.network_namespace
     if not name:
         return True
-    if "/" in name or name in (".", ".."):
-        raise ConfigError(f"network_namespace {name!r} is not a namespace name")
+    if not _netns_name_ok(name):
+        raise ConfigError(f"parameter network_namespace: {name!r} is not a namespace name")
     path = "/run/netns/" + name
     try:
         wanted = os.stat(path)
@@ -263,8 +332,9 @@ def _enter_netns(ctx) -> bool:
 
 
 def _require_netns(ctx) -> None:
-    if not _enter_netns(ctx):
-        raise ConfigError(f"network namespace {ctx.config.network_namespace} does not exist")
+    if not _enter_netns(ctx):  # another node may have it: ban this node only
+        raise NotInstalled(f"parameter network_namespace: {ctx.config.network_namespace} does not exist on "
+                           "this node")
 
 
 # ---------------------------------------------------------------- state
@@ -345,9 +415,11 @@ def _kill_sender(ctx, record: str) -> None:
 # ---------------------------------------------------------------- actions
 
 def validate(ctx) -> None:
-    """Check syntax always; check the interface and routing only where the node's state matters (start, validate-all)."""
+    """Check syntax always (every problem at once); the interface and routing only where the node's state matters
+    (start, validate-all), where what this node lacks is OCF_ERR_INSTALLED: another node may have it."""
+    if ctx.action in ("start", "validate-all"):
+        tolerated_warnings(ctx)
     target = _parsed(ctx)
-    _check_options(ctx, target)
     if ctx.action in ("start", "validate-all"):
         _require_netns(ctx)
         with netlink.Netlink() as nl:
