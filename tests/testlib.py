@@ -9,6 +9,15 @@ AGENTS = ROOT / "agents"
 FENCE = ROOT / "fence"
 # Agents run as on a cluster node: Debian's interpreter and Debian's python3-* packages.
 NODE_PYTHON = "/usr/bin/python3"
+# Our OCF agents' upstream twins installed here (resource-agents' heartbeat agents, pacemaker's Stateful).
+UPSTREAM = {
+    "IPaddr2": "/usr/lib/ocf/resource.d/heartbeat/IPaddr2",
+    "Filesystem": "/usr/lib/ocf/resource.d/heartbeat/Filesystem",
+    "Dummy": "/usr/lib/ocf/resource.d/heartbeat/Dummy",
+    "galera": "/usr/lib/ocf/resource.d/heartbeat/galera",
+    "garbd": "/usr/lib/ocf/resource.d/heartbeat/garbd",
+    "Stateful": "/usr/lib/ocf/resource.d/pacemaker/Stateful",
+}
 
 
 def run_agent(name: str, action: str, params=None, meta=None, env=None, timeout=120):

@@ -62,13 +62,15 @@ class Param:
     """One instance parameter of an agent: its type, default, constraints and documentation (immutable)."""
 
     __slots__ = ("name", "kind", "shortdesc", "longdesc", "default", "required", "unique_group", "reloadable",
-                 "private", "deprecated", "replaced_with", "choices", "minimum", "maximum")
+                 "private", "deprecated", "replaced_with", "choices", "minimum", "maximum", "fallback")
 
     def __init__(self, name: str, kind: Kind, shortdesc: str, longdesc: str = "",
                  default: str | None = None, required: bool = False, unique_group: str | None = None,
                  reloadable: bool = False, private: bool = False, deprecated: bool = False,
                  replaced_with: str | None = None, choices: tuple = (), minimum: int | None = None,
-                 maximum: int | None = None) -> None:
+                 maximum: int | None = None, fallback: str | None = None) -> None:
+        """``fallback``: the value an invalid one is read as, where the upstream agent tolerates invalid values
+        (heartbeat's shell agents read anything but a known "true" as false): parsing warns instead of failing."""
         values = locals()
         for slot in self.__slots__:
             object.__setattr__(self, slot, values[slot])
@@ -96,6 +98,8 @@ class Param:
             raise ValueError(f"required parameter {self.name} cannot have a default")
         if self.default is not None:
             self.convert(self.default)  # a table with a bad default is a programming error
+        if self.fallback is not None:
+            self.convert(self.fallback)
 
     @property
     def env_name(self) -> str:
@@ -164,11 +168,13 @@ class ParamError:
 class Config:
     """The typed values of one invocation's parameters; immutable, read by name or attribute."""
 
-    __slots__ = ("_values", "_given")
+    __slots__ = ("_values", "_given", "tolerated")
 
-    def __init__(self, values, given: frozenset) -> None:
+    def __init__(self, values, given: frozenset, tolerated: tuple = ()) -> None:
         object.__setattr__(self, "_values", dict(values))
         object.__setattr__(self, "_given", given)
+        # ParamErrors of invalid values read as their parameter's fallback: warnings, not errors.
+        object.__setattr__(self, "tolerated", tuple(tolerated))
 
     def __getitem__(self, name: str):
         return self._values[name]
@@ -190,7 +196,7 @@ class Config:
         """A copy with some values replaced (counted as given), of the same class."""
         merged = dict(self._values)
         merged.update(values)
-        return type(self)(merged, self._given | frozenset(values))
+        return type(self)(merged, self._given | frozenset(values), self.tolerated)
 
     def secrets(self) -> list[Secret]:
         """Every private value, so log and exit-reason text can be scrubbed of them."""
@@ -236,6 +242,7 @@ class ParamTable:
         values: dict = {}
         given: set[str] = set()
         errors: list[ParamError] = []
+        tolerated: list[ParamError] = []
         # An empty value means unset, as in the shell agents' ${OCF_RESKEY_x:-default}.
         raw = {p.name: environ.get(p.env_name, "") for p in self._params}
         for p in self._params:
@@ -249,11 +256,17 @@ class ParamTable:
                     given.add(p.name)
                     continue
                 except ValueError as exc:
-                    errors.append(ParamError(p.name, str(exc)))
+                    if p.fallback is None:
+                        errors.append(ParamError(p.name, str(exc)))
+                    else:
+                        tolerated.append(ParamError(p.name, f"{exc}: read as {p.fallback}, as the upstream agent does"))
+                        values[p.name] = p.convert(p.fallback)
+                        given.add(p.name)
+                        continue
             elif p.required:
                 errors.append(ParamError(p.name, "is required but not set"))
             values[p.name] = p.convert(p.default) if p.default is not None else None
-        return Config(values, frozenset(given)), errors
+        return Config(values, frozenset(given), tolerated), errors
 
     def help_text(self) -> str:
         """Parameter help for the usage action: name, type, default, short description."""

@@ -11,16 +11,8 @@ import subprocess
 import pytest
 from lxml import etree
 
-from testlib import AGENTS, NODE_PYTHON, run_agent
+from testlib import AGENTS, NODE_PYTHON, UPSTREAM, run_agent
 
-UPSTREAM = {
-    "IPaddr2": "/usr/lib/ocf/resource.d/heartbeat/IPaddr2",
-    "Filesystem": "/usr/lib/ocf/resource.d/heartbeat/Filesystem",
-    "Dummy": "/usr/lib/ocf/resource.d/heartbeat/Dummy",
-    "galera": "/usr/lib/ocf/resource.d/heartbeat/galera",
-    "garbd": "/usr/lib/ocf/resource.d/heartbeat/garbd",
-    "Stateful": "/usr/lib/ocf/resource.d/pacemaker/Stateful",
-}
 # Upstream parameters ours deliberately does not offer, each with the reason. Keep it empty unless a parameter
 # truly cannot apply to our implementation.
 NOT_APPLICABLE: dict[str, dict[str, str]] = {}

@@ -1,8 +1,10 @@
 """The OCF dispatch contract, in process: codes, exit reasons, stop/probe/notify rules, no tracebacks."""
 
 import io
+import re
 
 import pytest
+from lxml import etree
 
 from hamail.system.clock import FakeClock
 from hamail.ocf import OCFExit
@@ -66,11 +68,19 @@ def test_missing_action_is_err_args():
 
 
 def test_meta_data_and_usage_need_no_valid_config():
-    agent, _ = make()
+    agent, calls = make()
     rc, out, _ = call(agent, "meta-data", {"OCF_RESKEY_count": "bad"})
     assert rc == 0 and out.startswith('<?xml version="1.0"?>')
-    rc, out, _ = call(agent, "usage")
-    assert rc == 0 and "count" in out
+    root = etree.fromstring(out.encode())
+    assert root.tag == "resource-agent" and root.get("name") == "Test"
+    # the agent's parameters, then the tracing parameters the core adds to every agent
+    published = ["binary", "count", "password", "trace_ra", "trace_file"]
+    assert [p.get("name") for p in root.iter("parameter")] == published
+    assert [a.get("name") for a in root.iter("action")] == ["start", "stop", "monitor", "notify"]
+    rc, out, _ = call(agent, "usage", {"OCF_RESKEY_count": "bad"})
+    assert rc == 0 and out.startswith("usage: Test {meta-data|monitor|notify|start|stop|usage|validate-all}\n")
+    assert re.findall(r"^  (\S+) \(", out, re.M) == published  # one entry a parameter
+    assert calls == []  # neither ran an action
 
 
 def test_invalid_parameter_is_err_configured_with_one_reason_line():
@@ -150,29 +160,33 @@ def test_exit_reason_prefix_is_honoured():
 
 def test_check_level_and_probe_flags():
     agent, calls = make()
-    call(agent, "monitor", {"OCF_CHECK_LEVEL": "20", "OCF_RESKEY_CRM_meta_interval": "10000"})
-    call(agent, "monitor", {"OCF_CHECK_LEVEL": "junk"})
+    assert call(agent, "monitor", {"OCF_CHECK_LEVEL": "20", "OCF_RESKEY_CRM_meta_interval": "10000"})[0] == 0
+    assert call(agent, "monitor", {"OCF_CHECK_LEVEL": "junk"})[0] == 0
     assert calls[0][1].env.check_level == 20 and not calls[0][1].env.is_probe
     assert calls[1][1].env.check_level == 0 and calls[1][1].env.is_probe
 
 
 def test_children_never_inherit_private_parameters():
-    seen = {}
+    seen = []
 
     def start(ctx):
-        seen.update(ctx.runner.environment())
+        seen.append(ctx.run(["env"]).stdout)  # what a real child gets
         return OCFExit.SUCCESS
     agent, _ = make({"start": start})
     out, err = io.StringIO(), io.StringIO()
     rc = run(agent, ["Test", "start"], {"OCF_RESKEY_password": "hunter2", "OCF_RESKEY_count": "2", "PATH": "/bin"},
              stdout=out, stderr=err, clock=FakeClock())
-    assert rc == 0 and seen["OCF_RESKEY_count"] == "2" and "OCF_RESKEY_password" not in seen
-    assert "hunter2" not in "".join(seen.values())
+    assert rc == 0, err.getvalue()
+    child = dict(line.split("=", 1) for line in seen[0].splitlines())
+    assert child["OCF_RESKEY_count"] == "2" and "OCF_RESKEY_password" not in child
+    assert "hunter2" not in seen[0]
     # also when the caller hands in its own runner (tests recording invocations)
     from hamail.system.runner import RecordingRunner
     recording = RecordingRunner({"OCF_RESKEY_password": "hunter2", "PATH": "/bin"})
-    run(agent, ["Test", "start"], {"OCF_RESKEY_password": "hunter2"}, stdout=out, stderr=err, runner=recording)
-    assert "OCF_RESKEY_password" not in recording.environment()
+    rc = run(agent, ["Test", "start"], {"OCF_RESKEY_password": "hunter2"}, stdout=out, stderr=err, runner=recording,
+             clock=FakeClock())
+    assert rc == 0, err.getvalue()
+    assert "hunter2" not in seen[1] and "OCF_RESKEY_password" not in recording.invocations[0].env
 
 
 def test_a_tool_missing_on_this_node_is_not_running_for_a_probe_and_not_installed_otherwise():
@@ -216,3 +230,136 @@ def test_a_pacemaker_tool_failure_is_a_generic_failure_with_its_reason():
     assert rc == OCFExit.ERR_GENERIC
     assert "ocf-exit-reason:start: cannot set galera-uuid on node1: connection to attrd refused" in err.getvalue()
     assert "internal error" not in err.getvalue()
+
+
+# RA tracing (trace_ra, trace_file), as ocf-shellfuncs agents do it: the whole debug trace of one action in a
+# file of mode 0600, secrets blanked.
+
+TRACE_NAME = re.compile(r"^t1\.start\.\d{4}-\d\d-\d\d\.\d\d:\d\d:\d\d$")  # <id>.<action>.<date +%F.%T>
+
+
+def traced_start(ctx):
+    """A start that logs at debug level, runs real commands (one fed the secret, one failing) and fails."""
+    ctx.log.debug("debug detail %s", "xyz")
+    ctx.log.debug("connecting with %s", ctx.config.password.reveal())
+    ctx.run(["cat"], stdin=ctx.config.password)  # its output is the secret
+    ctx.run(["sh", "-c", "echo on-stderr >&2; exit 3"])
+    raise OCFError(OCFExit.ERR_GENERIC, f"gave up, password {ctx.config.password.reveal()} refused")
+
+
+def run_traced(tmp_path, env, handler=traced_start):
+    """start of the Test agent with real commands, in a trace-ready environment plus env: (rc, stderr).
+
+    HA_VARLIB is below tmp_path unless env sets it: a trace that goes astray never lands in the host's
+    /var/lib/heartbeat."""
+    from hamail.system.runner import CommandRunner
+    agent, _ = make({"start": handler})
+    base = {"PATH": "/usr/bin:/bin", "OCF_RESOURCE_INSTANCE": "t1", "OCF_RESOURCE_TYPE": "Test",
+            "OCF_RESKEY_password": "hunter2", "HA_VARLIB": str(tmp_path / "varlib")}
+    base.update(env)
+    out, err = io.StringIO(), io.StringIO()
+    rc = run(agent, ["Test", "start"], base, stdout=out, stderr=err, runner=CommandRunner(base), clock=FakeClock())
+    return rc, err.getvalue()
+
+
+def files_under(path):
+    """Every file below path, sorted ([] when path does not exist)."""
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.exists() else []
+
+
+def test_trace_ra_writes_the_whole_debug_trace_without_secrets(tmp_path):
+    rc, err = run_traced(tmp_path, {"OCF_RESKEY_trace_ra": "1", "OCF_RESKEY_trace_dir": str(tmp_path / "trace"),
+                          "OCF_RESKEY_CRM_meta_description": "its password is hunter2"})  # the secret elsewhere
+    assert rc == OCFExit.ERR_GENERIC and "ocf-exit-reason:gave up, password *** refused" in err
+    [trace] = files_under(tmp_path / "trace")
+    assert trace.parent == tmp_path / "trace" / "Test" and TRACE_NAME.match(trace.name), trace
+    assert trace.stat().st_mode & 0o777 == 0o600
+    text = trace.read_text()
+    for expected in ("trace of ocf:hamail:Test start for t1", "  OCF_RESKEY_password=***\n",
+                     "DEBUG: debug detail xyz\n", "DEBUG: connecting with ***\n",
+                     "DEBUG: + cat  [a secret on stdin]\n", "DEBUG:   exit status 0\n", "DEBUG:   stdout| ***\n",
+                     "DEBUG: + sh -c 'echo on-stderr >&2; exit 3'\n", "DEBUG:   exit status 3\n",
+                     "DEBUG:   stderr| on-stderr\n", "ERROR: start: gave up, password *** refused\n",
+                     " exit reason: gave up, password *** refused\n", " exit code 1 (ERR_GENERIC)\n",
+                     "  OCF_RESKEY_CRM_meta_description=its password is ***\n"):
+        assert expected in text, (expected, text)
+    assert "hunter2" not in text
+    assert "debug detail" not in err  # the trace adds no debug output to the normal log
+
+
+def test_trace_blanks_private_values_the_scrubber_does_not_know(tmp_path):
+    """A private integer is no Secret (nothing scrubs its text): the trace still shows only its name."""
+    spec = AgentSpec("Pin", "1.0", "pin", "An agent with a private number.",
+                     ParamTable(Param("pin", Kind.INTEGER, "PIN", private=True)), (ActionSpec("start", 20),))
+    agent = Agent(spec, {"start": lambda ctx: OCFExit.SUCCESS})
+    env = {"OCF_RESKEY_pin": "97531", "OCF_RESKEY_trace_ra": "1", "OCF_RESKEY_trace_dir": str(tmp_path),
+           "HA_VARLIB": str(tmp_path / "varlib")}
+    assert run(agent, ["Pin", "start"], env, stdout=io.StringIO(), stderr=io.StringIO(), runner=FakeRunner(),
+               clock=FakeClock()) == 0
+    [trace] = files_under(tmp_path)
+    text = trace.read_text()
+    assert "  OCF_RESKEY_pin=***\n" in text and "97531" not in text
+
+
+@pytest.mark.parametrize("env", [{"OCF_RESKEY_trace_ra": "true"}, {"OCF_TRACE_RA": "yes"},
+                                 {"OCF_TRACE_RA": "1", "OCF_RESKEY_trace_ra": "0"}])
+def test_tracing_is_turned_on_as_ocf_shellfuncs_does(env, tmp_path):
+    run_traced(tmp_path, {**env, "OCF_RESKEY_trace_dir": str(tmp_path)})
+    assert [p.parent.name for p in files_under(tmp_path)] == ["Test"]
+
+
+@pytest.mark.parametrize("env", [{}, {"OCF_RESKEY_trace_ra": "0"}, {"OCF_RESKEY_trace_ra": "no"},
+                                 {"OCF_TRACE_RA": "0", "OCF_RESKEY_trace_ra": "1"}])
+def test_no_trace_unless_asked(env, tmp_path):
+    rc, _ = run_traced(tmp_path, {**env, "OCF_RESKEY_trace_dir": str(tmp_path / "trace"),
+                                  "OCF_RESKEY_trace_file": str(tmp_path / "file")})
+    assert rc == OCFExit.ERR_GENERIC and files_under(tmp_path) == []
+
+
+def test_default_directory_is_ha_varlib_trace_ra(tmp_path):
+    run_traced(tmp_path, {"OCF_RESKEY_trace_ra": "1", "HA_VARLIB": str(tmp_path)})
+    [trace] = files_under(tmp_path)
+    assert trace.parent == tmp_path / "trace_ra" / "Test" and TRACE_NAME.match(trace.name)
+
+
+def test_trace_file_collects_every_run(tmp_path):
+    path = tmp_path / "custom.trace"
+    for _ in range(2):
+        run_traced(tmp_path, {"OCF_RESKEY_trace_ra": "1", "OCF_RESKEY_trace_file": str(path),
+                              "HA_VARLIB": str(tmp_path)})
+    assert files_under(tmp_path) == [path] and path.stat().st_mode & 0o777 == 0o600
+    text = path.read_text()
+    assert text.count("trace of ocf:hamail:Test start for t1") == 2 and text.count("exit code 1") == 2
+    assert "hunter2" not in text
+
+
+def test_a_relative_trace_file_falls_back_to_the_default_with_a_warning(tmp_path):
+    rc, err = run_traced(tmp_path, {"OCF_RESKEY_trace_ra": "1", "OCF_RESKEY_trace_file": "relative.trace",
+                                    "HA_VARLIB": str(tmp_path)})
+    assert "trace_file must be a descriptor (3-9) or an absolute path, not 'relative.trace'" in err
+    [trace] = files_under(tmp_path)
+    assert trace.parent == tmp_path / "trace_ra" / "Test"
+
+
+def test_an_unwritable_trace_never_changes_the_result(tmp_path):
+    (tmp_path / "plain-file").write_text("")
+    rc, err = run_traced(tmp_path, {"OCF_RESKEY_trace_ra": "1",
+                                    "OCF_RESKEY_trace_file": str(tmp_path / "plain-file" / "x")},
+                         handler=lambda ctx: OCFExit.SUCCESS)
+    assert rc == 0 and "trace not going to happen" in err
+    assert "ocf-exit-reason" not in err and (tmp_path / "plain-file").read_text() == ""
+
+
+def test_trace_to_a_descriptor_the_caller_opened(tmp_path, checkout):
+    """OCF_TRACE_FILE=9: the trace goes to descriptor 9 of the agent (here the real Dummy, run by a shell)."""
+    import subprocess
+    state, out = tmp_path / "state", tmp_path / "fd9.trace"
+    env = {"PATH": "/usr/bin:/bin", "OCF_RESOURCE_INSTANCE": "d9", "OCF_RESOURCE_TYPE": "Dummy", "OCF_TRACE_RA": "1",
+           "OCF_TRACE_FILE": "9", "OCF_RESKEY_state": str(state), "HA_VARLIB": str(tmp_path / "varlib")}
+    result = subprocess.run(["sh", "-c", 'exec 9>"$0"; exec /usr/bin/python3 "$1" start', str(out),
+                             str(checkout / "agents" / "Dummy")], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert state.read_text().strip() == "running"
+    text = out.read_text()
+    assert "trace of ocf:hamail:Dummy start for d9" in text and " exit code 0 (SUCCESS)\n" in text
+    assert not (tmp_path / "varlib").exists()

@@ -132,3 +132,17 @@ def test_config_replace_keeps_the_original():
     changed = config.replace(count=7)
     assert changed.count == 7 and changed.given("count") and config.count == 5 and not config.given("count")
     assert type(changed) is type(config) is Config
+
+
+def test_a_tolerated_value_takes_the_fallback_and_is_a_warning_not_an_error():
+    table = ParamTable(Param("flag", Kind.BOOLEAN, "flag", default="true", fallback="false"),
+                       Param("strict", Kind.BOOLEAN, "strict", default="true"))
+    config, errors = table.parse({"OCF_RESKEY_flag": "maybe", "OCF_RESKEY_strict": "maybe"})
+    assert config.flag is False and config.given("flag")
+    assert [str(e) for e in config.tolerated] == [
+        "parameter flag: 'maybe' is not a boolean (use true or false): read as false, as the upstream agent does"]
+    assert [e.name for e in errors] == ["strict"]
+    config, errors = table.parse({"OCF_RESKEY_flag": "yes"})
+    assert (config.flag, config.tolerated, errors) == (True, (), [])
+    with pytest.raises(ValueError):
+        Param("bad", Kind.BOOLEAN, "bad", fallback="perhaps")

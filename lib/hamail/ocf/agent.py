@@ -7,8 +7,10 @@ import sys
 
 from hamail.ocf.exitcodes import OCFExit
 from hamail.ocf.log import Log
-from hamail.ocf.metadata import build_metadata
+from hamail.ocf import trace as tracing
+from hamail.ocf.metadata import build_metadata, published_params
 from hamail.pacemaker import PacemakerError
+from hamail.params import ParamTable
 from hamail.system.clock import Deadline, DeadlineExceeded, SystemClock
 from hamail.system.log import Scrubber
 from hamail.system.runner import CommandNotFound, CommandRunner, CommandTimeout
@@ -127,8 +129,9 @@ class Agent:
     def usage(self) -> str:
         """The usage line and parameter help."""
         names = sorted(set(self.actions) | {"meta-data", "validate-all", "usage"})
+        params = ParamTable(*published_params(self.spec.params)).help_text()
         return (f"usage: {self.spec.name} {{{'|'.join(names)}}}\n\n{self.spec.shortdesc}\n\n"
-                f"Parameters (as OCF_RESKEY_<name> environment variables):\n{self.spec.params.help_text()}\n")
+                f"Parameters (as OCF_RESKEY_<name> environment variables):\n{params}\n")
 
 
 def run(agent: Agent, argv, environ=None, *, stdout=None, stderr=None, runner=None, clock=None) -> int:
@@ -160,8 +163,25 @@ def run(agent: Agent, argv, environ=None, *, stdout=None, stderr=None, runner=No
     runner = runner or CommandRunner(environ)
     # Children (a long-running mariadbd, whose /proc/PID/environ its own user can read; crm_attribute)
     # never need private parameters and must not carry them.
-    runner.hide_variables(p.env_name for p in agent.spec.params if p.private)
+    private = [p.env_name for p in agent.spec.params if p.private]
+    runner.hide_variables(private)
+    trace = tracing.start(environ, env, action, scrubber, private, log) if tracing.wanted(environ) else None
+    if trace is not None:
+        tracing.trace_commands(runner, log)
     ctx = Context(agent.spec, action, env, config, errors, deadline, runner, clock, log)
+    if trace is None:
+        return _guarded(agent, ctx, stderr, scrubber)
+    try:
+        code = _guarded(agent, ctx, stderr, scrubber)
+        trace.line(f"exit code {code} ({OCFExit(code).name if code in OCFExit else 'not an OCF code'})")
+        return code
+    finally:
+        trace.close()
+
+
+def _guarded(agent: Agent, ctx: Context, stderr, scrubber: Scrubber) -> int:
+    """The action's exit code, every failure turned into a code and a one-line reason."""
+    action, log = ctx.action, ctx.log
     try:
         return int(_dispatch(agent, ctx))
     except NotInstalled as exc:
@@ -197,12 +217,13 @@ def _dispatch(agent: Agent, ctx: Context) -> int:
 
 
 def _validate(agent: Agent, ctx: Context) -> None:
+    """Every parameter problem at once, each naming its parameter, in one reason (logged once, by the caller);
+    values the upstream agent tolerates are warned about where a configuration takes effect."""
     if ctx.config_errors:
-        first = ctx.config_errors[0]
-        more = f" (and {len(ctx.config_errors) - 1} more)" if len(ctx.config_errors) > 1 else ""
-        for error in ctx.config_errors:
-            ctx.log.error("%s", error)
-        raise ConfigError(f"{first}{more}")
+        raise ConfigError("; ".join(str(error) for error in ctx.config_errors))
+    if ctx.action in ("start", "validate-all", "reload-agent"):
+        for warning in ctx.config.tolerated:
+            ctx.log.warning("%s", warning)
     if agent.validate:
         agent.validate(ctx)
 
@@ -236,7 +257,7 @@ def _notify(agent: Agent, ctx: Context) -> int:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())[:400]
+    return " ".join(text.split())[:1000]  # long enough for every problem of a badly broken configuration
 
 
 def _reason(stderr, environ, text: str) -> None:
@@ -262,6 +283,8 @@ def _fail(ctx: Context, stderr, scrubber: Scrubber, code: OCFExit, reason: str) 
     reason = scrubber.scrub(_one_line(reason))
     ctx.log.error("%s: %s", ctx.action, reason)
     _reason(stderr, ctx.env.raw, reason)
+    if ctx.log.trace is not None:
+        ctx.log.trace.line(f"exit reason: {reason}")
     return int(code)
 
 

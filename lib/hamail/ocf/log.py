@@ -25,7 +25,8 @@ class Log(LevelLog):
 
     HA_LOGFACILITY (a syslog facility, 'none' for none), HA_LOGFILE (info and up; debug with HA_debug),
     HA_DEBUGLOG (everything); stderr when nothing else is configured or stderr is a terminal
-    (pacemaker-execd logs an agent's stderr).
+    (pacemaker-execd logs an agent's stderr). trace (a hamail.ocf.trace.Trace, set while trace_ra is on) gets
+    everything too.
     """
 
     def __init__(self, tag: str, environ, secrets=(), stderr=None) -> None:
@@ -39,10 +40,11 @@ class Log(LevelLog):
         self._logfile = environ.get("HA_LOGFILE", "").strip()
         self._debuglog = environ.get("HA_DEBUGLOG", "").strip()
         self._syslog_open = False
+        self.trace = None
 
     def _log(self, level: int, msg: str, args: tuple, exc_info: bool = False) -> None:
         main = level >= INFO or self._debug
-        if not (main or self._debuglog):
+        if not (main or self._debuglog or self.trace):
             return
         text = self._scrubber.scrub(render(msg, args, exc_info))
         name, severity = LEVELS[level]
@@ -57,6 +59,8 @@ class Log(LevelLog):
                 append_line(self._logfile, stamped)
         if self._debuglog:
             append_line(self._debuglog, stamped)
+        if self.trace is not None:
+            self.trace.write(stamped)
         stderr = self._stderr or sys.stderr
         if main and (not configured or isatty(stderr)):
             try:

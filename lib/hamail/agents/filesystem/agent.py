@@ -13,40 +13,6 @@ from hamail.system.clock import DeadlineExceeded, poll
 from hamail.system.runner import CommandTimeout
 
 
-class Tolerant(Param):
-    """A parameter whose invalid values heartbeat's agent tolerates: such a value takes `fallback` (heartbeat's own
-    reading of it) instead of failing the parse; validate warns about it (see tolerated_warnings)."""
-
-    def __init__(self, *args, fallback: str, **kwargs) -> None:
-        object.__setattr__(self, "fallback", fallback)
-        super().__init__(*args, **kwargs)
-
-    def convert(self, text: str):
-        """The typed value of text, or of the fallback when text is not valid."""
-        try:
-            return super().convert(text)
-        except ValueError:
-            return super().convert(self.fallback)
-
-    def problem(self, text: str) -> str:
-        """Why text is not a valid value ('' when it is)."""
-        try:
-            super().convert(text)
-        except ValueError as exc:
-            return str(exc)
-        return ""
-
-
-def tolerated_warnings(ctx) -> None:
-    """Log a warning naming each tolerated parameter given an invalid value, and the value used instead."""
-    for param in ctx.spec.params:
-        text = ctx.env.raw.get(param.env_name, "")
-        why = param.problem(text) if isinstance(param, Tolerant) and text else ""
-        if why:
-            ctx.log.warning("parameter %s: %s: using %s instead, as heartbeat's %s does", param.name, why,
-                            param.fallback, ctx.spec.name)
-
-
 PARAMS = ParamTable(
     Param("device", Kind.STRING, "block device",
           "The block device (a path, /dev/disk/by-* link, LABEL=... or UUID=..., or heartbeat's -L label and "
@@ -54,7 +20,7 @@ PARAMS = ParamTable(
           "//server/share).", required=True),
     Param("directory", Kind.STRING, "mount point",
           "The mount point. Symlinks are resolved, so the directory is compared with the mount table as the "
-          "kernel reports it. Created when missing.", required=True, unique_group="directory"),
+          "kernel reports it. Created when missing.", required=True),
     Param("fstype", Kind.STRING, "filesystem type",
           "The type of filesystem to be mounted (ext4, xfs, nfs4, ...); 'none' for bind mounts.", required=True),
     Param("options", Kind.STRING, "options",
@@ -62,15 +28,15 @@ PARAMS = ParamTable(
     Param("statusfile_prefix", Kind.STRING, "status file prefix",
           "Prefix, inside the mount, of the status file written and read back by the depth-20 monitor.",
           default=".Filesystem_status/"),
-    Tolerant("run_fsck", Kind.SELECT, "run_fsck",
+    Param("run_fsck", Kind.SELECT, "run_fsck",
              "Whether to run fsck before mounting: auto (only for filesystem types without a journal), force, no. "
              "Any other value is taken as auto (with a warning), as heartbeat's agent does.",
              default="auto", choices=("auto", "force", "no"), fallback="auto"),
-    Tolerant("fast_stop", Kind.BOOLEAN, "fast stop",
+    Param("fast_stop", Kind.BOOLEAN, "fast stop",
              "If true, processes still using the filesystem at stop get signal_delay to exit after the TERM "
              "signals before they are killed; if false, they get up to half of the stop timeout.",
              default="false", fallback="false"),
-    Tolerant("force_clones", Kind.BOOLEAN, "allow running as a clone, regardless of filesystem type",
+    Param("force_clones", Kind.BOOLEAN, "allow running as a clone, regardless of filesystem type",
              "A clone of a local, non-cluster filesystem (ext4, xfs...) is refused unless this is true.",
              default="false", fallback="false"),
     Param("force_unmount", Kind.STRING, "Kill processes before unmount",
@@ -144,7 +110,6 @@ def validate(ctx) -> None:
     cfg = ctx.config
     problems = []
     if ctx.action in ("start", "validate-all"):
-        tolerated_warnings(ctx)
         if not (cfg.directory or "").startswith("/"):
             ctx.log.warning("parameter directory: %r is not an absolute path: taken from the working directory "
                             "(%s), as heartbeat's Filesystem does", cfg.directory, os.getcwd())

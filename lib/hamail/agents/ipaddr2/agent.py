@@ -17,40 +17,6 @@ from hamail.system.clock import DeadlineExceeded, poll
 from hamail.system.files import StateFile, rsctmp
 from hamail.system.runner import run_detached
 
-class Tolerant(Param):
-    """A parameter whose invalid values heartbeat's agent tolerates: such a value takes `fallback` (heartbeat's own
-    reading of it: ocf_is_true says false) instead of failing the parse; validate warns about it."""
-
-    def __init__(self, *args, fallback: str = "false", **kwargs) -> None:
-        object.__setattr__(self, "fallback", fallback)
-        super().__init__(*args, **kwargs)
-
-    def convert(self, text: str):
-        """The typed value of text, or of the fallback when text is not valid."""
-        try:
-            return super().convert(text)
-        except ValueError:
-            return super().convert(self.fallback)
-
-    def problem(self, text: str) -> str:
-        """Why text is not a valid value ('' when it is)."""
-        try:
-            super().convert(text)
-        except ValueError as exc:
-            return str(exc)
-        return ""
-
-
-def tolerated_warnings(ctx) -> None:
-    """Log a warning naming each tolerated parameter given an invalid value, and the value used instead."""
-    for param in ctx.spec.params:
-        text = ctx.env.raw.get(param.env_name, "")
-        why = param.problem(text) if isinstance(param, Tolerant) and text else ""
-        if why:
-            ctx.log.warning("parameter %s: %s: using %s instead, as heartbeat's %s does", param.name, why,
-                            param.fallback, ctx.spec.name)
-
-
 PARAMS = ParamTable(
     Param("ip", Kind.STRING, "IPv4 or IPv6 address",
           "The IPv4 (dotted quad) or IPv6 (colon hexadecimal) address, e.g. 192.0.2.10 or 2001:db8::10.",
@@ -72,12 +38,12 @@ PARAMS = ParamTable(
           "broadcast of the interface's address in the same subnet, else '+' (for prefixes up to /30)."),
     Param("iflabel", Kind.STRING, "Interface label",
           "A label appended to the interface name (eth0:LABEL, at most 15 characters in all). IPv4 only."),
-    Tolerant("lvs_support", Kind.BOOLEAN, "Enable support for LVS DR",
+    Param("lvs_support", Kind.BOOLEAN, "Enable support for LVS DR",
              "For an LVS director that is also a real server: on start the address is removed from lo, on "
-             "stop it is moved to lo as /32 instead of being removed. IPv4 only.", default="false"),
-    Tolerant("lvs_ipv6_addrlabel", Kind.BOOLEAN, "Enable adding IPv6 address label",
+             "stop it is moved to lo as /32 instead of being removed. IPv4 only.", default="false", fallback="false"),
+    Param("lvs_ipv6_addrlabel", Kind.BOOLEAN, "Enable adding IPv6 address label",
              "Add an address label for the IPv6 address so that it is not chosen as a source address "
-             "(RFC 3484), as LVS-DR health checks need.", default="false"),
+             "(RFC 3484), as LVS-DR health checks need.", default="false", fallback="false"),
     Param("lvs_ipv6_addrlabel_value", Kind.INTEGER, "IPv6 address label value",
           "The label used when lvs_ipv6_addrlabel is set; an unused label of 'ip addrlabel list'.",
           default="99", minimum=0, maximum=0xFFFFFFFE),
@@ -86,9 +52,9 @@ PARAMS = ParamTable(
     Param("clusterip_hash", Kind.STRING, "Cluster IP hashing function",
           "Only for the CLUSTERIP load-sharing mode, which Linux removed: accepted and ignored.",
           default="sourceip-sourceport"),
-    Tolerant("unique_clone_address", Kind.BOOLEAN, "Create a unique address for cloned instances",
+    Param("unique_clone_address", Kind.BOOLEAN, "Create a unique address for cloned instances",
              "If true, the clone number is added to ip, so every instance of a clone has its own address.",
-             default="false"),
+             default="false", fallback="false"),
     Param("arp_interval", Kind.INTEGER, "ARP/NA packet interval in ms",
           "Milliseconds between the unsolicited ARP (IPv4) or NA (IPv6) packets.", default="200",
           minimum=0, maximum=60000),
@@ -98,24 +64,24 @@ PARAMS = ParamTable(
     Param("arp_count_refresh", Kind.INTEGER, "ARP packet count sent during monitoring",
           "IPv4: gratuitous ARPs sent by every monitor, against stale ARP caches after a split brain.",
           default="0", minimum=0, maximum=1000),
-    Tolerant("arp_bg", Kind.BOOLEAN, "ARP/NA from background",
+    Param("arp_bg", Kind.BOOLEAN, "ARP/NA from background",
              "Send the ARP/NA packets from a background process, so start returns at once. "
-             "Default: true for IPv4, false for IPv6."),
+             "Default: true for IPv4, false for IPv6.", fallback="false"),
     Param("arp_sender", Kind.STRING, "ARP sender",
           "heartbeat's choice of external ARP tool. hamail sends the packets itself on a raw socket: "
           "accepted for compatibility and ignored."),
     Param("send_arp_opts", Kind.STRING, "Options for ARP sender",
           "Only '-A' is understood: send ARP replies instead of ARP requests as gratuitous ARPs."),
-    Tolerant("flush_routes", Kind.BOOLEAN, "Flush kernel routing table on stop",
+    Param("flush_routes", Kind.BOOLEAN, "Flush kernel routing table on stop",
              "Flush the route cache on stop, so local clients stop using the address at once.",
-             default="false"),
-    Tolerant("run_arping", Kind.BOOLEAN, "Run arping for IPv4 collision detection check",
+             default="false", fallback="false"),
+    Param("run_arping", Kind.BOOLEAN, "Run arping for IPv4 collision detection check",
              "IPv4: before adding the address, probe for another host using it (RFC 5227) and fail if one answers.",
-             default="false"),
-    Tolerant("nodad", Kind.BOOLEAN, "Use nodad flag",
-             "IPv6: add the address without duplicate address detection.", default="false"),
-    Tolerant("noprefixroute", Kind.BOOLEAN, "Use noprefixroute flag",
-             "Do not create the prefix route for the address (see 'man ip-address').", default="false"),
+             default="false", fallback="false"),
+    Param("nodad", Kind.BOOLEAN, "Use nodad flag",
+             "IPv6: add the address without duplicate address detection.", default="false", fallback="false"),
+    Param("noprefixroute", Kind.BOOLEAN, "Use noprefixroute flag",
+             "Do not create the prefix route for the address (see 'man ip-address').", default="false", fallback="false"),
     Param("preferred_lft", Kind.STRING, "IPv6 preferred lifetime",
           "IPv6: preferred lifetime in seconds or 'forever'; 0 keeps the address from being used as a "
           "source address (RFC 4862 5.5.4).", default="forever"),
@@ -417,8 +383,6 @@ def _kill_sender(ctx, record: str) -> None:
 def validate(ctx) -> None:
     """Check syntax always (every problem at once); the interface and routing only where the node's state matters
     (start, validate-all), where what this node lacks is OCF_ERR_INSTALLED: another node may have it."""
-    if ctx.action in ("start", "validate-all"):
-        tolerated_warnings(ctx)
     target = _parsed(ctx)
     if ctx.action in ("start", "validate-all"):
         _require_netns(ctx)
