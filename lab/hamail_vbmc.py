@@ -167,8 +167,14 @@ class PowerModel:
             return self._on
 
     def control(self, operation: str) -> int:
-        """Start a chassis control operation (on/off/reset/cycle); the completion code to answer."""
+        """Start a chassis control operation (on/off/reset/cycle/diag); the completion code to answer."""
         on = self.is_on()
+        if operation == "diag":
+            # A diagnostic interrupt (NMI) reaches only a running machine; it changes no power state.
+            if not on:
+                return CC_NOT_IN_PRESENT_STATE
+            LOG.info("power diag: diagnostic interrupt delivered")
+            return CC_OK
         if operation in ("reset", "cycle") and not on:
             # What real BMCs answer (and what breaks fence_ipmilan's method=cycle, fence-agents #596).
             return CC_NOT_IN_PRESENT_STATE
@@ -494,7 +500,7 @@ class Vbmc:
                 return CC_INSUFFICIENT_PRIVILEGE, b""
             if self._take_fault("control"):
                 return self.config.control_fault.code, b""
-            operation = {0: "off", 1: "on", 2: "cycle", 3: "reset"}.get(data[0] & 0x0F if data else -1)
+            operation = {0: "off", 1: "on", 2: "cycle", 3: "reset", 4: "diag"}.get(data[0] & 0x0F if data else -1)
             if operation is None:
                 return CC_INVALID_DATA, b""
             try:

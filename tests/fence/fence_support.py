@@ -29,11 +29,12 @@ DEBIAN_PACKAGES = pathlib.Path("/usr/lib/python3/dist-packages")
 
 @dataclasses.dataclass
 class RunningVbmc:
-    """A hamail-vbmc in the foreground, its port and its log file."""
+    """A hamail-vbmc in the foreground, its port, its log file and its address."""
 
     proc: subprocess.Popen
     port: int
     log: pathlib.Path
+    address: str = "127.0.0.1"
 
     def log_text(self) -> str:
         """What the vbmc logged so far."""
@@ -54,11 +55,13 @@ class VbmcFactory:
         self.password_file.write_text(PASSWORD + "\n")
         self.password_file.chmod(0o600)
 
-    def start(self, *extra: str, kg: Optional[str] = None, password_file: Optional[pathlib.Path] = None) -> RunningVbmc:
-        """Start one vbmc with these extra arguments; waits until it serves."""
-        port = free_udp_port()
-        log = self.tmp / f"vbmc-{port}.log"
-        argv = ["/usr/bin/python3", str(VBMC), "--foreground", "--address", "127.0.0.1", "--port", str(port),
+    def start(self, *extra: str, kg: Optional[str] = None, password_file: Optional[pathlib.Path] = None,
+              address: str = "127.0.0.1", port: Optional[int] = None) -> RunningVbmc:
+        """Start one vbmc with these extra arguments (on address:port, a free port by default); waits until it
+        serves."""
+        port = port or free_udp_port()
+        log = self.tmp / f"vbmc-{address}-{port}.log"
+        argv = ["/usr/bin/python3", str(VBMC), "--foreground", "--address", address, "--port", str(port),
                 "--password-file", str(password_file or self.password_file), "--log-file", str(log), "--debug",
                 *extra]
         if kg:
@@ -70,7 +73,7 @@ class VbmcFactory:
         if not line.startswith("ready"):
             proc.kill()
             raise RuntimeError(f"hamail-vbmc did not start: {line!r} {proc.stderr.read()}")
-        vbmc = RunningVbmc(proc, port, log)
+        vbmc = RunningVbmc(proc, port, log, address)
         self.running.append(vbmc)
         return vbmc
 
@@ -105,7 +108,7 @@ def run_fence(args: Sequence[str] = (), stdin: Optional[str] = None, env: Option
 
 def stdin_for(vbmc: RunningVbmc, action: str, **extra: str) -> str:
     """The key=value lines pacemaker-fenced would send for this vbmc."""
-    lines = [f"action={action}", "ip=127.0.0.1", f"ipport={vbmc.port}", "username=admin",
+    lines = [f"action={action}", f"ip={vbmc.address}", f"ipport={vbmc.port}", "username=admin",
              f"password={PASSWORD}", "nodename=node1"]
     lines += [f"{key}={value}" for key, value in extra.items()]
     return "\n".join(lines) + "\n"

@@ -249,10 +249,18 @@ def test_power_commands_and_status_command(vbmcs, tmp_path):
     assert state.exists() and status(vbmc) == 0
 
 
-def test_list_is_absent(vbmc):
-    line = one_error_line(run_fence(stdin=stdin_for(vbmc, "list")), "unsupported")
-    assert "pcmk_host_list" in line
-    one_error_line(run_fence(cli_for(vbmc, "list-status")), "unsupported")
+def test_list_prints_a_notice_and_succeeds_without_reaching_the_bmc(vbmc):
+    """As fence_ipmilan: list and list-status exit 0 with a notice; nothing is sent to the BMC."""
+    for result in (run_fence(stdin=stdin_for(vbmc, "list")), run_fence(cli_for(vbmc, "list-status"))):
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("NOTICE: fence_ipmi has no list") and "pcmk_host_map" in result.stdout
+        assert len(result.stdout.splitlines()) == 1
+    assert "established" not in vbmc.log_text()
+    upstream = subprocess.run(["fence_ipmilan", "-o", "list", "-a", "127.0.0.1"], capture_output=True, text=True,
+                              env=CLEAN_ENV, timeout=60)
+    assert (upstream.returncode, upstream.stdout.startswith("NOTICE: ")) == (0, True), upstream
+    # An invalid configuration is still reported: list validates first.
+    one_error_line(run_fence(stdin=stdin_for(vbmc, "list", ipport="70000")), "configuration")
 
 
 def test_password_script(vbmc, tmp_path):
@@ -291,18 +299,164 @@ def test_target_on_a_bmc_without_bridging(vbmc):
     assert status(vbmc, target="0x20") == 0  # the BMC's own address: no bridging
 
 
+IGNORED = {"auth": "md5", "ipmitool_path": "/usr/bin/ipmitool", "ipmitool_timeout": "2", "shell_timeout": "3",
+           "plug_separator": ":", "use_sudo": "1", "sudo_path": "/usr/bin/sudo"}
+
+
 def test_ignored_compatibility_options_are_accepted(vbmc):
-    result = run_fence(stdin=stdin_for(vbmc, "status", auth="md5", ipmitool_path="/usr/bin/ipmitool",
-                                       lanplus="0", verbose="1"))
+    """Accepted; validate-all (what pcs --agent-validation shows) warns about each, other actions say it only
+    when verbose, so that a migrated configuration does not log it at every monitor."""
+    result = run_fence(stdin=stdin_for(vbmc, "validate-all", **IGNORED))
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+    for name in IGNORED:
+        assert f"WARNING: {name} is accepted for compatibility and ignored: " in result.stderr, name
+    result = run_fence(stdin=stdin_for(vbmc, "status", **IGNORED))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "Status: ON\n", "")
+    result = run_fence(stdin=stdin_for(vbmc, "status", verbose="1", **IGNORED))
     succeeded(result, "Status: ON\n")
-    assert "ipmitool_path is accepted for compatibility and ignored" in result.stderr
+    assert all(f"INFO: {name} is accepted for compatibility and ignored" in result.stderr for name in IGNORED)
+    # A boolean set to false asks for nothing: no word about it.
+    result = run_fence(stdin=stdin_for(vbmc, "validate-all", use_sudo="0"))
+    assert (result.returncode, result.stderr) == (0, "")
+    # The legacy spelling sudo=1 of use_sudo, and the command-line forms.
+    succeeded(run_fence(stdin=stdin_for(vbmc, "status", sudo="1")), "Status: ON\n")
+    result = run_fence(cli_for(vbmc, "status", "--use-sudo", "--sudo-path=/usr/bin/sudo", "--shell-timeout=3",
+                               "--plug-separator=:"))
+    succeeded(result, "Status: ON\n")
 
 
-def test_help_and_version():
+def test_lanplus_0_is_refused_with_its_reason(vbmc):
+    """IPMI 1.5 is refused at validate, naming why, instead of being silently replaced by 2.0."""
+    for action in ("validate-all", "off"):
+        line = one_error_line(run_fence(stdin=stdin_for(vbmc, action, lanplus="0")), "configuration")
+        assert "lanplus=0 asks for IPMI 1.5" in line and "set lanplus=1" in line
+    assert "established" not in vbmc.log_text() and status(vbmc) == 0
+    assert run_fence(stdin=stdin_for(vbmc, "validate-all", lanplus="1")).returncode == 0
+
+
+def test_every_validation_error_is_reported_at_once(vbmc):
+    """One line names every problem: the admin fixes the configuration in one go."""
+    result = run_fence(stdin=(f"action=off\nipport=70000\nmethod=bounce\nlanplus=0\ncipher=0\ntarget=zz\n"
+                              f"power_timeout=soon\nhexadecimal_kg=xyz\nusername=admin\npassword={PASSWORD}\n"))
+    line = one_error_line(result, "configuration")
+    for part in ("ip is required", "ipport: 70000", "method: 'bounce'", "lanplus=0", "cipher 0", "target: 'zz'",
+                 "power_timeout: 'soon'", "hexadecimal_kg is not hexadecimal"):
+        assert part in line, part
+    assert PASSWORD not in result.stderr
+    # The command line too, and validate-all the same way.
+    line = one_error_line(run_fence(["-o", "validate-all", "-u", "0", "--privlvl=root", "-P", "--cipher=9"]),
+                          "configuration")
+    assert all(part in line for part in ("ip is required", "ipport: 0", "privlvl: 'root'", "cipher '9'")), line
+
+
+def _bmc_pair(vbmcs):
+    """Two vbmcs on the same port of two loopback addresses, as two nodes' BMCs on a management network."""
+    for _ in range(5):
+        port = free_udp_port()
+        try:
+            return vbmcs.start(address="127.0.0.2", port=port), vbmcs.start(address="127.0.0.3", port=port)
+        except RuntimeError:
+            vbmcs.stop_all()  # the port was taken on one of them: try another
+            vbmcs.running.clear()
+    pytest.fail("no UDP port free on both 127.0.0.2 and 127.0.0.3")
+
+
+def device_stdin(action: str, ipport: int, **extra: str) -> str:
+    """What pacemaker-fenced sends for one stonith device serving every node (port_as_ip, no ip)."""
+    lines = [f"action={action}", "port_as_ip=1", f"ipport={ipport}", "username=admin", f"password={PASSWORD}",
+             *[f"{key}={value}" for key, value in extra.items()]]
+    return "\n".join(lines) + "\n"
+
+
+def test_port_as_ip_one_device_for_every_node(vbmcs):
+    """pcmk_host_map=node1:127.0.0.2;node2:127.0.0.3 with port_as_ip=1 and no ip: the plug Pacemaker passes is
+    the BMC to use, and only that BMC's machine is fenced."""
+    first, second = _bmc_pair(vbmcs)
+    assert run_fence(stdin=device_stdin("validate-all", first.port)).returncode == 0
+    monitor = run_fence(stdin=device_stdin("monitor", first.port))
+    assert (monitor.returncode, monitor.stdout) == (0, ""), monitor.stderr
+    assert "established" not in first.log_text() + second.log_text()  # no BMC to reach until a plug names one
+    succeeded(run_fence(stdin=device_stdin("off", first.port, plug="127.0.0.3", nodename="node2")),
+              "Success: Powered OFF\n")
+    assert (power_log(first), power_log(second)) == ([], ["power off (was on)"])
+    result = run_fence(stdin=device_stdin("status", first.port, port="127.0.0.3"))  # the legacy name of plug
+    assert (result.returncode, result.stdout) == (2, "Status: OFF\n"), result.stderr
+    result = run_fence(stdin=device_stdin("status", first.port, plug="127.0.0.2"))
+    assert (result.returncode, result.stdout) == (0, "Status: ON\n"), result.stderr
+    # As fence-agents: the plug wins over an ip left in the configuration.
+    succeeded(run_fence(stdin=device_stdin("on", first.port, plug="127.0.0.3", ip="127.0.0.2")),
+              "Success: Powered ON\n")
+    assert (power_log(first), power_log(second)) == ([], ["power off (was on)", "power on (was off)"])
+    # The command line: -n with --port-as-ip.
+    result = run_fence(["-o", "status", "--port-as-ip", "-n", "127.0.0.2", "-u", str(first.port), "-l", "admin",
+                        "-p", PASSWORD])
+    assert (result.returncode, result.stdout) == (0, "Status: ON\n"), result.stderr
+    # Without port_as_ip the plug is ignored and ip is required; with it, a fencing action needs a plug.
+    assert "ip is required" in one_error_line(
+        run_fence(stdin=device_stdin("off", first.port, plug="127.0.0.3", port_as_ip="0")), "configuration")
+    assert "pcmk_host_map" in one_error_line(run_fence(stdin=device_stdin("off", first.port)), "configuration")
+    assert (power_log(first), power_log(second)) == ([], ["power off (was on)", "power on (was off)"])
+
+
+def test_monitor_with_port_as_ip_and_ip_checks_that_bmc(vbmc):
+    result = run_fence(stdin=device_stdin("monitor", vbmc.port, ip="127.0.0.1"))
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+    assert "established" in vbmc.log_text()
+    vbmc.stop()
+    one_error_line(run_fence(stdin=device_stdin("monitor", vbmc.port, ip="127.0.0.1")), "unreachable")
+
+
+def test_verbose_level_on_stdin_and_command_line(vbmc):
+    """0 silences verbose (with a warning, as fence-agents), 1 logs each step, 2 also each IPMI request."""
+    quiet = run_fence(stdin=stdin_for(vbmc, "status", verbose="1", verbose_level="0"))
+    succeeded(quiet, "Status: ON\n")
+    assert "logging in" not in quiet.stderr and "verbose is ignored: verbose_level=0" in quiet.stderr
+    steps = run_fence(stdin=stdin_for(vbmc, "status", verbose_level="1"))
+    assert "logging in" in steps.stderr and "request netfn" not in steps.stderr
+    for result in (run_fence(stdin=stdin_for(vbmc, "status", verbose_level="2")),
+                   run_fence(cli_for(vbmc, "status", "--verbose-level=2")),
+                   run_fence(cli_for(vbmc, "status", "--verbose-level", "2")),
+                   run_fence(cli_for(vbmc, "status", "-vv"))):
+        succeeded(result, "Status: ON\n")
+        assert "request netfn 0x00 cmd 0x01" in result.stderr, result.stderr
+    result = run_fence(cli_for(vbmc, "status", "-v"))
+    assert "logging in" in result.stderr and "request netfn" not in result.stderr
+    result = run_fence(cli_for(vbmc, "status", "-vvv", "--verbose-level=0"))
+    assert "logging in" not in result.stderr and "verbose is ignored" in result.stderr
+    assert PASSWORD not in "".join(r.stderr for r in (quiet, steps, result))
+
+
+def test_disable_timeout_leaves_only_fence_timeout(vbmcs):
+    vbmc = vbmcs.start("--stuck")
+    result, seconds = timed(run_fence, stdin=stdin_for(vbmc, "off", power_timeout="1", fence_timeout="3",
+                                                       disable_timeout="true"))
+    one_error_line(result, "timeout")
+    assert 2.5 < seconds < 6  # power_timeout=1 no longer ended it; fence_timeout=3 still did
+    result, seconds = timed(run_fence, stdin=stdin_for(vbmc, "off", power_timeout="1", fence_timeout="3",
+                                                       disable_timeout="false"))
+    assert "within 1 s" in one_error_line(result, "timeout")
+    result = run_fence(cli_for(vbmc, "status", "--disable-timeout=true"))
+    assert (result.returncode, result.stdout) == (0, "Status: ON\n"), result.stderr
+
+
+def test_stonith_status_sleep_paces_the_status_polls(vbmcs):
+    vbmc = vbmcs.start("--power-delay", "1.2")
+    result, seconds = timed(run_fence, stdin=stdin_for(vbmc, "off", stonith_status_sleep="0.5",
+                                                       verbose_level="2"))
+    succeeded(result, "Success: Powered OFF\n")
+    polls = result.stderr.count("request netfn 0x00 cmd 0x01")
+    # One poll before the command, then one per pause of at least 0.5 s (the default backoff polls 8 times).
+    assert 2 <= polls <= seconds / 0.5 + 2, (polls, seconds)
+
+
+def test_help_and_version(vbmc):
     result = run_fence(["--help"])
     assert result.returncode == 0 and "--ip=[ip]" in result.stdout and "--hexadecimal-kg=[key]" in result.stdout
     result = run_fence(["-V"])
     assert result.returncode == 0 and result.stdout.startswith("fence_ipmi ")
+    # On stdin they are accepted and ignored: a stray help=1 must not turn fencing into a successful no-op.
+    succeeded(run_fence(stdin=stdin_for(vbmc, "off", help="1", version="1")), "Success: Powered OFF\n")
+    assert power_log(vbmc) == ["power off (was on)"]
 
 
 def test_session_is_logged_out(vbmc):
@@ -378,3 +532,14 @@ def test_bmc_that_stops_answering_mid_session_is_bounded(vbmcs):
     result, seconds = timed(run_fence, stdin=stdin_for(vbmc, "off", fence_timeout="2"))
     one_error_line(result, "timeout")
     assert seconds < 4
+
+
+def test_diag_sends_a_diagnostic_interrupt_to_a_running_machine_only(vbmc):
+    """diag: the BMC gets the interrupt (chassis control 4) and the power state does not change; an off machine
+    gets nothing, as with fence_ipmilan."""
+    succeeded(run_fence(stdin=stdin_for(vbmc, "diag")), "Success: Diagnostic interrupt sent\n")
+    assert "power diag: diagnostic interrupt delivered" in vbmc.log_text() and status(vbmc) == 0
+    succeeded(run_fence(stdin=stdin_for(vbmc, "off")), "Success: Powered OFF\n")
+    before = vbmc.log_text().count("power diag")
+    succeeded(run_fence(stdin=stdin_for(vbmc, "diag")), "Success: Already OFF\n")
+    assert vbmc.log_text().count("power diag") == before and status(vbmc) == 2

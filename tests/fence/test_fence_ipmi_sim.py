@@ -227,3 +227,27 @@ def test_with_another_pyghmi(sim, other_pyghmi):
     assert (result.returncode, result.stdout) == (2, "Status: OFF\n"), result.stderr
     result, seconds = timed(fence, sim, "status", env, target="0x40")
     assert "could not bridge" in error_line(result, "bmc") and seconds < 5
+
+
+def test_diag_sends_the_diagnostic_interrupt_which_ipmi_sim_refuses(sim):
+    """diag is Chassis Control 4 (pulse diagnostic interrupt), as pyghmi's set_power('diag') and ipmitool's
+    'chassis power diag' send it. ipmi_sim does not implement it and answers 0xCC: the one error line says so,
+    and nothing else was done to the machine."""
+    line = error_line(fence(sim, "diag"), "bmc")
+    assert "0xCC" in line and "diagnostic interrupt" in line and "does not offer it" in line
+    assert (sim.power(), sim.requests(), sim.commands()) == ("on", ["diag"], [])
+    # Bridged to the satellite: the same request reaches that controller, the BMC's own machine is left alone.
+    assert "diagnostic interrupt" in error_line(fence(sim, "diag", target="0x82"), "bmc")
+    assert (sim.requests(SATELLITE), sim.requests()) == (["diag"], ["diag"])
+    # A machine that is off has nothing to interrupt: no request, success (as a fencing action, it is off).
+    sim.set_power(False)
+    result = fence(sim, "diag")
+    assert (result.returncode, result.stdout) == (0, "Success: Already OFF\n"), result.stderr
+    assert "no diagnostic interrupt sent" in result.stderr
+    assert (sim.power(), sim.requests(), sim.commands()) == ("off", ["diag"], [])
+    # ipmitool sends the same request and gets the same refusal.
+    tool = subprocess.run(["ipmitool", "-I", "lanplus", "-C", "3", "-H", "127.0.0.1", "-p", str(sim.port), "-U",
+                           "admin", "-E", "chassis", "power", "diag"], capture_output=True, text=True,
+                          env=dict(CLEAN_ENV, IPMI_PASSWORD=ADMIN_PASSWORD), timeout=60)
+    assert tool.returncode == 1 and "Invalid data field in request" in tool.stderr, tool.stderr
+    assert sim.requests() == ["diag", "diag"]

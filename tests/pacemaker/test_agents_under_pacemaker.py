@@ -201,3 +201,37 @@ def test_filesystem_recovered_after_it_is_unmounted(pcmk, cluster1, tmp_path):
         if mounted_in_node():
             pcmk.run("umount", "-l", mnt, check=False)
         loop.detach(cluster1)
+
+
+def operations(cluster, rsc) -> list[tuple[str, str, str]]:
+    """(node, task, rc) of every operation crm_mon's history holds for rsc, in call order per node."""
+    root = ET.fromstring(cluster.run(cluster.first_running(), ["crm_mon", "--output-as=xml", "--include=operations"],
+                                     timeout=30).stdout)
+    found = []
+    for node in root.findall("node_history/node"):
+        for op in node.findall(f"resource_history[@id='{rsc}']/operation_history"):
+            found.append((int(op.get("call", "0")), node.get("name"), op.get("task"), op.get("rc")))
+    return [(n, t, rc) for _, n, t, rc in sorted(found)]
+
+
+def test_dummy_live_migrates_with_allow_migrate(cluster3):
+    """With allow-migrate=true, Pacemaker moves a Dummy by migrate_to on the source and migrate_from on the
+    target (heartbeat Dummy's actions), not by stop and start; the state file follows."""
+    rsc = "migdummy"
+    pcmk = Pcmk(cluster3, "node1")
+    try:
+        pcmk.run("pcs", "resource", "create", rsc, "ocf:hamail:Dummy", "meta", "allow-migrate=true",
+                 "op", "monitor", "interval=5s", "timeout=20s")
+        pcmk.run("pcs", "constraint", "location", rsc, "prefers", "node1=100")
+        cluster3.wait_for(lambda: Pcmk(cluster3, "node1").started_here(rsc), SETTLE, f"{rsc} on node1")
+        pcmk.run("crm_resource", "--move", "--resource", rsc, "--node", "node2")
+        cluster3.wait_for(lambda: Pcmk(cluster3, "node2").started_here(rsc), SETTLE, f"{rsc} migrated to node2")
+        ops = operations(cluster3, rsc)
+        assert ("node1", "migrate_to", "0") in ops and ("node2", "migrate_from", "0") in ops, ops
+        assert ("node2", "start", "0") not in ops, ops  # migrated, not restarted
+        state = f"/run/resource-agents/Dummy-{rsc}.state"
+        assert cluster3.run("node2", ["cat", state]).stdout == "running\n"
+        assert cluster3.run("node1", ["test", "-e", state]).returncode == 1
+    finally:
+        pcmk.run("crm_resource", "--clear", "--resource", rsc, check=False)
+        pcmk.run("pcs", "resource", "delete", rsc, check=False, timeout=SETTLE + 30)

@@ -31,14 +31,14 @@ class MemoryDevice(PowerDevice):
         self.on = operation != "off"
 
 
-def make_agent(device: MemoryDevice, options=COMMON_OPTIONS) -> FenceAgent:
+def make_agent(device: MemoryDevice, options=COMMON_OPTIONS, diag: bool = False) -> FenceAgent:
     """A minimal fence agent whose connection yields this device."""
     @contextlib.contextmanager
     def connect(opts, deadline, log):
         yield device
 
     return FenceAgent(name="fence_memory", shortdesc="In-memory power", longdesc="For tests.", options=options,
-                      connect=connect)
+                      connect=connect, diag=diag)
 
 
 def invoke(agent: FenceAgent, stdin: str = "", argv=()) -> tuple:
@@ -101,3 +101,56 @@ def test_cycle_of_a_machine_already_off_only_powers_it_on():
 
 def test_usage_error_is_a_fence_error_of_kind_configuration():
     assert UsageError("x").kind == "configuration"
+
+
+def test_diag_sends_one_diagnostic_interrupt_to_a_running_machine():
+    """The success path of diag (neither hamail-vbmc nor ipmi_sim implement the interrupt): one 'diag' command,
+    no power change, no verification; a machine that is off is left alone and that is a success."""
+    device = MemoryDevice(on=True)
+    agent = make_agent(device, diag=True)
+    assert invoke(agent, "action=diag\n") == (FenceExit.SUCCESS, "Success: Diagnostic interrupt sent\n", "")
+    assert device.commands == ["diag"] and device.on
+    device.on = False
+    rc, out, err = invoke(agent, argv=["-o", "diag"])
+    assert (rc, out) == (FenceExit.SUCCESS, "Success: Already OFF\n")
+    assert "power is off: no diagnostic interrupt sent" in err and device.commands == ["diag"]
+    assert "diag" in agent.actions()
+
+
+def test_diag_of_an_agent_whose_device_cannot_send_it_is_a_configuration_error():
+    device = MemoryDevice(on=True)
+    agent = make_agent(device)
+    rc, out, err = invoke(agent, "action=diag\n")
+    assert (rc, out) == (FenceExit.ERROR, "")
+    assert err == "fence_memory: error: configuration: action: diag is not offered: this agent's device cannot " \
+                  "send a diagnostic interrupt\n"
+    assert device.commands == [] and "diag" not in agent.actions()
+    rc, out, err = invoke(agent, argv=["-o", "manpage"])
+    actions = out[out.index(".SH ACTIONS"):out.index(".SH EXIT STATUS")]
+    assert rc == FenceExit.SUCCESS and "\\fBoff\\fR" in actions and "diag" not in actions
+
+
+def test_list_prints_a_notice_without_connecting():
+    @contextlib.contextmanager
+    def refuse(opts, deadline, log):
+        raise AssertionError("list must not reach the device")
+        yield  # pragma: no cover
+
+    agent = make_agent(MemoryDevice(on=True)).replace(connect=refuse)
+    for action in ("list", "list-status"):
+        rc, out, err = invoke(agent, f"action={action}\n")
+        assert (rc, err) == (FenceExit.SUCCESS, "") and out.startswith("NOTICE: fence_memory has no list")
+
+
+def test_every_problem_is_reported_in_one_line():
+    agent = make_agent(MemoryDevice(on=True))
+    rc, out, err = invoke(agent, "action=off\ndelay=soon\npower_timeout=0\nretry_on=0\nverbose_level=x\n")
+    assert (rc, out) == (FenceExit.ERROR, "")
+    assert err == ("fence_memory: error: configuration: delay: 'soon' is not a duration (e.g. 30, 30s, 500ms, 5min); "
+                   "retry_on: 0 is out of range 1..; verbose_level: 'x' is not an integer; "
+                   "power_timeout must be more than 0\n")
+
+
+def test_an_option_declared_twice_is_refused():
+    with pytest.raises(ValueError):
+        make_agent(MemoryDevice(on=True), COMMON_OPTIONS + (COMMON_OPTIONS[0],))

@@ -25,7 +25,8 @@ SPEC = AgentSpec(
              "behaviour (constraints, failover, fencing) without real services.",
     params=PARAMS,
     actions=(ActionSpec("start", 20), ActionSpec("stop", 20), ActionSpec("monitor", 20, interval=10, depth=0),
-             ActionSpec("reload-agent", 20), ActionSpec("meta-data", 5), ActionSpec("validate-all", 20)),
+             ActionSpec("reload", 20), ActionSpec("reload-agent", 20), ActionSpec("migrate_to", 20),
+             ActionSpec("migrate_from", 20), ActionSpec("meta-data", 5), ActionSpec("validate-all", 20)),
 )
 
 
@@ -83,7 +84,21 @@ def reload_agent(ctx: Context) -> int:
     return OCFExit.SUCCESS
 
 
-AGENT = Agent(SPEC, {"start": start, "stop": stop, "monitor": monitor, "reload-agent": reload_agent},
+def migrate_to(ctx: Context) -> int:
+    """Live migration, source side (meta allow-migrate=true): the resource leaves this node."""
+    ctx.log.info("migrating %s to %s", ctx.env.instance, ctx.env.raw.get("OCF_RESKEY_CRM_meta_migrate_target", "?"))
+    return stop(ctx)
+
+
+def migrate_from(ctx: Context) -> int:
+    """Live migration, target side: the resource arrives on this node."""
+    ctx.log.info("migrating %s from %s", ctx.env.instance,
+                 ctx.env.raw.get("OCF_RESKEY_CRM_meta_migrate_source", "?"))
+    return start(ctx)
+
+
+AGENT = Agent(SPEC, {"start": start, "stop": stop, "monitor": monitor, "reload": reload_agent,
+                     "reload-agent": reload_agent, "migrate_to": migrate_to, "migrate_from": migrate_from},
               validate)
 
 if __name__ == "__main__":

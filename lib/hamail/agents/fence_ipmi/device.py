@@ -1,5 +1,6 @@
 """fence_ipmi's PowerDevice: one RMCP+ session per process and per action, always logged out; raw Chassis
-Status (netfn 0 cmd 1) and Chassis Control (netfn 0 cmd 2), through hamail.agents.fence_ipmi.pyghmi_session.
+Status (netfn 0 cmd 1) and Chassis Control (netfn 0 cmd 2: power down, up, cycle, and the diagnostic interrupt
+that pyghmi's Command.set_power('diag') also sends), through hamail.agents.fence_ipmi.pyghmi_session.
 
 A sessionless pre-flight (Get Channel Authentication Capabilities on a connected UDP socket) tells
 "unreachable" apart from "authentication" quickly: a closed port answers ICMP at once, where pyghmi alone
@@ -14,18 +15,20 @@ import socket
 import struct
 
 from hamail.agents.fence_ipmi.pyghmi_session import NO_ANSWER, SEND_MESSAGE, PyghmiSession, SessionError
-from hamail.fence.agent import PowerDevice
+from hamail.fence.agent import PowerDevice, step_deadline, verbosity
 from hamail.fence.log import FenceLog
 from hamail.fence.options import AUTHENTICATION, BMC, PRIVILEGE, TIMEOUT, UNREACHABLE, FenceError, FenceOptions
 from hamail.secret import Secret
 from hamail.system.bounded import TimedOut, in_thread
 from hamail.system.clock import Deadline
 
-__all__ = ["PRIVILEGES", "IpmiDevice", "IpmiConnection", "target_address", "kg_key", "preflight",
+__all__ = ["PRIVILEGES", "Refused", "IpmiDevice", "IpmiConnection", "target_address", "kg_key", "preflight",
            "completion_text", "classify"]
 
 PRIVILEGES = {"callback": 1, "user": 2, "operator": 3, "administrator": 4}
-CONTROL = {"off": 0x00, "on": 0x01, "cycle": 0x02, "reset": 0x03}
+CONTROL = {"off": 0x00, "on": 0x01, "cycle": 0x02, "reset": 0x03, "diag": 0x04}
+# What a BMC without a diagnostic interrupt answers to one (ipmi_sim: 0xCC; others 0xC1, 0xD5, 0xD6).
+NOT_OFFERED = frozenset({0xC1, 0xCC, 0xD5, 0xD6})
 # Completion codes worth retrying shortly: the BMC is busy or not ready, the request itself was fine.
 TRANSIENT = frozenset({0xC0, 0xC3, 0xCE, 0xD2, 0xFF})
 BMC_ADDRESS = 0x20
@@ -149,19 +152,29 @@ def preflight(host: str, port: int, deadline: Deadline) -> int:
                 raise FenceError(UNREACHABLE, f"{where} does not answer IPMI")
 
 
+class Refused(FenceError):
+    """The BMC answered a request with a completion code that is not worth retrying (code: that code)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(BMC, message)
+        self.code = code
+
+
 class IpmiDevice(PowerDevice):
     """A logged-in RMCP+ session to one BMC: the PowerDevice of fence_ipmi."""
 
-    __slots__ = ("session", "where", "deadline", "log", "bridge")
+    __slots__ = ("session", "where", "deadline", "log", "bridge", "trace")
 
     def __init__(self, session: PyghmiSession, where: str, deadline: Deadline, log: FenceLog,
-                 target: int | None = None) -> None:
+                 target: int | None = None, trace: bool = False) -> None:
         self.session = session
         self.where = where if target is None else f"{where} target {target:#04x}"
         self.deadline = deadline
         self.log = log
         # pyghmi wraps each request in Send Message to this IPMB address (channel 0), as ipmitool -t does.
         self.bridge = None if target is None else {"addr": target, "channel": 0}
+        # verbose_level 2 and more: every request and answer is logged.
+        self.trace = trace
 
     def _raw(self, netfn: int, command: int, data: tuple = ()) -> bytes:
         """One raw command, retrying transient completion codes with a short backoff; response data."""
@@ -174,6 +187,9 @@ class IpmiDevice(PowerDevice):
                 raise FenceError(TIMEOUT, str(exc)) from None
             except SessionError as exc:
                 raise classify(str(exc), self.where) from None
+            if self.trace:
+                self.log.debug("request netfn %#04x cmd %#04x data [%s]: %r data [%s]", netfn, command,
+                               bytes(data).hex(" "), answer, answer.data.hex(" "))
             code = answer.code
             if self.bridge and code and (answer.netfn & ~1, answer.command) == SEND_MESSAGE:
                 # The BMC could not deliver the request to the target: its own Send Message answer.
@@ -196,7 +212,7 @@ class IpmiDevice(PowerDevice):
                 continue
             if code == NO_ANSWER:
                 raise FenceError(TIMEOUT, f"{self.where} stopped answering")
-            raise FenceError(BMC, f"{self.where} answered {completion_text(code)}")
+            raise Refused(code, f"{self.where} answered {completion_text(code)}")
 
     def is_on(self) -> bool:
         """Get Chassis Status: bit 0 of the first byte is 'power is on'."""
@@ -208,9 +224,15 @@ class IpmiDevice(PowerDevice):
         return on
 
     def control(self, operation: str) -> None:
-        """Chassis Control: power down / up / cycle / hard reset."""
+        """Chassis Control: power down / up / cycle / hard reset / pulse diagnostic interrupt."""
         self.log.info("chassis control %s", operation)
-        self._raw(0x00, 0x02, (CONTROL[operation],))
+        try:
+            self._raw(0x00, 0x02, (CONTROL[operation],))
+        except Refused as exc:
+            if operation == "diag" and exc.code in NOT_OFFERED:
+                raise FenceError(BMC, f"{exc.message} to the diagnostic interrupt (chassis control 4): this BMC "
+                                 "does not offer it") from None
+            raise
 
 
 class IpmiConnection:
@@ -226,7 +248,7 @@ class IpmiConnection:
         opts, deadline, log = self.opts, self.deadline, self.log
         host, port = opts.ip, opts.ipport
         where = f"BMC {host}:{port}"
-        login_deadline = deadline.sub(opts.login_timeout)
+        login_deadline = step_deadline(opts, deadline, opts.login_timeout)
         kg_status = preflight(host, port, login_deadline)
         kg = kg_key(opts) if opts.hexadecimal_kg else None
         if kg_status and not kg:
@@ -242,7 +264,7 @@ class IpmiConnection:
         except TimedOut:
             raise FenceError(TIMEOUT, f"login to {where} did not finish within {opts.login_timeout:g} s") from None
         self.session = session
-        return IpmiDevice(session, where, deadline, log, target_address(opts))
+        return IpmiDevice(session, where, deadline, log, target_address(opts), trace=verbosity(opts) >= 2)
 
     def __exit__(self, *exc_info) -> None:
         session, self.session = self.session, None
