@@ -1,0 +1,88 @@
+"""Galera's bootstrap decision (hamail.agents.galera.recovery.decide) over random outages, with hypothesis:
+whatever the nodes report, who is missing, fenced or online and what views they recorded, without an operator
+override it never bootstraps a node behind another reporter of the same cluster, never leaves out a missing
+node that was not proven down after leaving, and every node computing it from the same facts names the same
+single node."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hamail.agents.galera.recovery import NO_SEQNO, NodeReport, View, decide
+
+NODES = ["node1", "node2", "node3"]
+CLUSTER_UUIDS = ["6e2a4c3e-0000-4000-8000-00000000000a", "6e2a4c3e-0000-4000-8000-00000000000b"]
+# gcomm uuids: each node's own member id (a restarted node gets a new one: two per node).
+GCOMM = {n: [f"{i:08x}-1111-4111-8111-{j:012x}" for j in range(2)] for i, n in enumerate(NODES, 1)}
+
+
+@st.composite
+def outages(draw):
+    """Reports of a random subset of nodes, their views, fencings, online nodes."""
+    reporting = draw(st.lists(st.sampled_from(NODES), unique=True, min_size=1))
+    incarnation = {n: draw(st.integers(0, 1)) for n in NODES}
+    reports = {}
+    for node in reporting:
+        members = draw(st.sets(st.sampled_from(NODES), min_size=0))
+        view = None
+        if draw(st.booleans()):
+            uuids = frozenset(GCOMM[m][incarnation[m]] for m in members | {node})
+            view = View(GCOMM[node][incarnation[node]], draw(st.integers(1, 9)), uuids)
+        reports[node] = NodeReport(
+            node, draw(st.sampled_from(CLUSTER_UUIDS)), draw(st.sampled_from([NO_SEQNO, 0, 5, 9, 1000, 1001])),
+            safe_to_bootstrap=draw(st.booleans()) and draw(st.booleans()), no_grastate=draw(st.booleans()),
+            view=view, view_time=draw(st.one_of(st.none(), st.floats(1e9, 1e9 + 100))))
+    fenced = frozenset(draw(st.sets(st.sampled_from(NODES))))
+    online = frozenset(draw(st.sets(st.sampled_from(NODES)))) | frozenset(reporting)
+    return reports, fenced, online
+
+
+def seen_in_views(reports, node) -> bool:
+    """Whether any reporter's last Primary view holds one of node's gcomm identities."""
+    return any(r.view is not None and r.view.members & set(GCOMM[node]) for r in reports.values())
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(outages())
+def test_never_a_lower_seqno_of_the_same_cluster_without_override(outage):
+    reports, fenced, online = outage
+    chosen = decide(NODES, reports, fenced=fenced, online=online)
+    if chosen.action != "bootstrap":
+        return
+    winner = reports[chosen.node]
+    if winner.safe_to_bootstrap:
+        return  # Galera's own marker: the node shut down last and cleanly
+    behind = [r.node for r in reports.values() if r.uuid == winner.uuid and r.seqno is not None
+              and r.seqno > winner.seqno]
+    assert behind == [], (chosen, reports)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(outages())
+def test_never_without_a_missing_node_that_was_in_a_view_or_is_unproven(outage):
+    reports, fenced, online = outage
+    chosen = decide(NODES, reports, fenced=fenced, online=online)
+    if chosen.action != "bootstrap" or reports[chosen.node].safe_to_bootstrap:
+        return
+    for node in NODES:
+        if node in reports:
+            continue
+        assert node in fenced and node not in online, (node, chosen, reports, fenced, online)
+        assert not seen_in_views(reports, node), (node, chosen, reports)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(outages())
+def test_every_node_names_the_same_single_winner(outage):
+    """The nodes compute the decision each on their own, from the same facts in whatever order they arrive."""
+    reports, fenced, online = outage
+    outcomes = set()
+    for order in itertools.permutations(reports):
+        chosen = decide(NODES, {n: reports[n] for n in order}, fenced=fenced, online=online)
+        outcomes.add((chosen.action, chosen.node))
+    assert len(outcomes) == 1, outcomes
+    action, node = outcomes.pop()
+    assert (action == "bootstrap") == (node is not None)
