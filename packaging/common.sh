@@ -33,9 +33,19 @@ source_date_epoch() {
     fi
 }
 
+# Who answers for the packages: the Maintainer of debian/control, the one place it is written (the
+# generated debian/changelog and the rpm's Packager are taken from it).
+hamail_maintainer() {
+    local m
+    m="$(sed -n 's/^Maintainer: *//p' "$ROOT/packaging/debian/control")"
+    [[ "$m" == *" <"*@*">" ]] || die "no 'Name <address>' Maintainer in packaging/debian/control (got '$m')"
+    printf '%s\n' "$m"
+}
+
 # What the packages are made of, relative to the checkout: the hamail package's library, agents and
-# fence agents, and the hamail-vbmc package's two lab files (the rest of lab/ is not packaged).
-STAGED_PATHS=(lib/hamail agents fence lab/hamail-vbmc lab/hamail_vbmc.py)
+# fence agents, and the hamail-vbmc package's two lab files (the rest of lab/ is not packaged); the
+# man page generator, run at build time; the licence, which the rpm ships (%license).
+STAGED_PATHS=(lib/hamail agents fence lab/hamail-vbmc lab/hamail_vbmc.py packaging/tools LICENSE)
 
 # stage_tree DEST: copy STAGED_PATHS into DEST.
 # In a git checkout the file list is what git tracks plus untracked files it does not ignore: new
@@ -59,4 +69,6 @@ stage_tree() {
     [[ -f "$dest/lib/hamail/__init__.py" ]] || die "staging failed: no lib/hamail/__init__.py in $dest"
     [[ -f "$dest/lab/hamail-vbmc" && -f "$dest/lab/hamail_vbmc.py" ]] \
         || die "staging failed: no lab/hamail-vbmc or lab/hamail_vbmc.py in $dest"
+    [[ -f "$dest/packaging/tools/hamail-manpages" && -f "$dest/LICENSE" ]] \
+        || die "staging failed: no packaging/tools/hamail-manpages or LICENSE in $dest"
 }

@@ -1,4 +1,4 @@
-"""What test_deb.py and test_rpm.py share: the checkout's file lists and running a packaging/build-* script."""
+"""What the packaging tests share: the checkout's file lists, expected paths, and running a packaging/build-* script."""
 
 import pathlib
 import subprocess
@@ -13,6 +13,21 @@ VBMC_MODULE = "hamail_vbmc.py"  # from lab/hamail_vbmc.py, installed in the syst
 # A clean environment, as pacemaker-execd gives an agent: no PYTHONPATH pointing at the checkout.
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "OCF_ROOT": "/usr/lib/ocf",
              "HOME": "/root"}
+
+
+# Man pages, generated at build time from each program's own description (packaging/tools/hamail-manpages).
+MAN_DIR = "/usr/share/man"
+
+
+def product_man_pages():
+    """Man pages (uncompressed names) the hamail package must ship: one per OCF agent and fence agent."""
+    return ([f"{MAN_DIR}/man7/ocf_hamail_{n}.7" for n in checkout_files("agents")]
+            + [f"{MAN_DIR}/man8/{n}.8" for n in checkout_files("fence")])
+
+
+def vbmc_man_pages():
+    """Man pages (uncompressed names) the hamail-vbmc package must ship: the lab BMC's own."""
+    return [f"{MAN_DIR}/man1/hamail-vbmc.1"]
 
 
 def checkout_files(subdir):
@@ -72,3 +87,45 @@ def build(script):
         packages[package_name(package)] = package
     assert set(packages) == {PRODUCT, VBMC}, packages
     return packages
+
+
+def run(argv, **kwargs):
+    """Run a command with the clean environment, capturing text output (never raising on exit status)."""
+    kwargs.setdefault("env", CLEAN_ENV)
+    kwargs.setdefault("cwd", "/")
+    kwargs.setdefault("timeout", 300)
+    return subprocess.run(argv, capture_output=True, text=True, **kwargs)
+
+
+def checked(argv, **kwargs):
+    """Run a command that must succeed; its output on failure is in the assertion message."""
+    proc = run(argv, **kwargs)
+    assert proc.returncode == 0, f"{argv} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return proc
+
+
+def render_man(page_path):
+    """(text, warnings) of a man page file: the text as `man` shows it at 80 columns, and the warnings of
+    groff run as lintian runs it (man --warnings ... -Tutf8 -Z)."""
+    env = {**CLEAN_ENV, "MANROFFSEQ": "", "MANWIDTH": "80"}
+    lint = run(["man", "--warnings", "-E", "UTF-8", "-l", "-Tutf8", "-Z", str(page_path)], env=env)
+    assert lint.returncode == 0, f"man -l {page_path} exited {lint.returncode}: {lint.stderr}"
+    text = checked(["man", "-l", str(page_path)], env=env).stdout  # not a terminal: plain text, no overstrike
+    return text, lint.stderr
+
+
+def rpm_payload(rpm_file):
+    """{path: bytes} of the regular files in an rpm (rpm2cpio's newc archive, parsed here: no cpio needed)."""
+    data = subprocess.run(["rpm2cpio", str(rpm_file)], capture_output=True, check=True, timeout=60).stdout
+    files, offset = {}, 0
+    while True:
+        header = data[offset:offset + 110]
+        assert header[:6] == b"070701", "not a newc cpio archive"
+        mode, size, namesize = (int(header[6 + 8 * i:14 + 8 * i], 16) for i in (1, 6, 11))
+        name = data[offset + 110:offset + 110 + namesize - 1].decode()
+        offset = (offset + 110 + namesize + 3) & ~3  # name padded to 4 bytes
+        if name == "TRAILER!!!":
+            return files
+        if mode & 0o170000 == 0o100000:
+            files[name.lstrip(".")] = data[offset:offset + size]
+        offset = (offset + size + 3) & ~3
