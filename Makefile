@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # hamail: the two commands README.md opens with are `make lab` and `make test`.
 # Everything runs as root on a Debian 12 machine; scripts/ensure-deps installs what is missing.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Bench rows of the foundation: the floor cost of a trivial action (Python start-up and the core), hamail
 Dummy vs heartbeat Dummy (a shell script: its 5 ms is not a target a Python agent can meet, it shows the floor).
 Both are executed as files, through their own #! lines (ours: /usr/bin/python3 -S), as pacemaker-execd does."""

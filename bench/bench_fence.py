@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Bench rows of fence_ipmi vs fence_ipmilan (lanplus), both against the same BMC on 127.0.0.1: hamail-vbmc,
 and OpenIPMI's ipmi_sim (a BMC that is not ours).
 

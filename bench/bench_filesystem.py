@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Bench rows of Filesystem: monitor depth 0 and 20, and stop with 20 processes holding the mount, vs heartbeat.
 
 For the stop row every holder has its working directory and an open descriptor inside the mount before the stop

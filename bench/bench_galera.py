@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Bench rows of ocf:hamail:galera: the Promoted monitor on one running Galera node, and the time a 3-node lab
 takes from a power loss of all nodes to a Primary accepting writes, ours vs heartbeat galera.
 

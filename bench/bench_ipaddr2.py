@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Bench rows of IPaddr2: monitor and start+stop, hamail vs heartbeat, inside a throw-away network namespace."""
 
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """make bench: time an hamail action and the upstream agent's same action alternately, print medians and ratios.
 
 Every timed run must end as the case expects (its exit code, and its after_each check): a failed run is never a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """hamail-vbmc: a virtual BMC serving IPMI 2.0 (RMCP+ lanplus) for one simulated machine, for labs and tests.
 
 It speaks enough IPMI for fencing: Get Channel Authentication Capabilities, Get Channel Cipher Suites,

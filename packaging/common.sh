@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Shared by packaging/build-deb and packaging/build-rpm (sourced, not executed).
 #
 # Both builds start from the same staged copy of the checkout so that the .deb and the .rpm

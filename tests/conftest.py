@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Shared pytest setup: the checkout's lib/ and lab/ on sys.path, the lab cluster fixtures, agent helpers."""
 
 import pathlib

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Shared test helpers (import as `testlib`: every test directory has its own conftest, so `from conftest
 import ...` would resolve to whichever was loaded first)."""
 

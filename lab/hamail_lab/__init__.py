@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """hamail lab: real Pacemaker clusters in namespaces on this machine, for tests and ``make lab``."""
 
 from .agents import uninstall_agents

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Command line for the lab: ``python3 -m hamail_lab up|down|status|run|...`` (or ``python3 lab/hamail_lab ...``).
 
 The cluster's state lives in the workdir (lab.json + one directory per node), so ``down``,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The checkout's OCF and fence agents, seen by Pacemaker inside each lab node and nowhere else.
 
 Pacemaker looks up ``ocf:hamail:X`` in /usr/lib/ocf/resource.d/hamail and fence agents

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A management network of virtual BMCs for a lab cluster: one hamail-vbmc per node, whose power
 commands kill and boot that node, so Pacemaker can fence lab nodes with fence_ipmi for real."""
 

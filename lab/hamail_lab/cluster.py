@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A real Pacemaker/Corosync cluster of 1 or 3 nodes on this machine, one set of namespaces per node.
 
 Each node is a network namespace ``<prefix>-nodeN`` (veth ``<prefix>-vN`` into the bridge

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """pytest plugin: session-scoped real clusters ``cluster1`` (1 node) and ``cluster3`` (3 nodes).
 
 Enable with ``pytest_plugins = ["hamail_lab.fixtures"]`` in the top conftest (after putting

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Host-side helpers: commands, processes, network namespaces, links and mounts."""
 
 from __future__ import annotations

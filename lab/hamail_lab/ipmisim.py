@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """OpenIPMI's ipmi_sim as a BMC for tests and benchmarks: an IPMI implementation that is not hamail's.
 
 Its chassis_control program is a small script keeping the power line in a file, so a caller sees the

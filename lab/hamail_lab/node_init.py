@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """PID-1 of one lab node: private mounts, hostname, corosync + pacemakerd, zombie reaping.
 
 Run by the host as

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Named exit codes as cheap IntEnum look-alikes: the base of OCFExit (hamail.ocf) and FenceExit (hamail.fence)."""
 
 from __future__ import annotations

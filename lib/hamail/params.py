@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Typed, immutable parameter declarations: one table gives validation, metadata and help."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The monitor/promote/demote logic of promotable resources, written once for galera, DRBD and the rest."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A wrapper for secrets so that they cannot reach logs, argv or exception text by accident."""
 
 __all__ = ["Secret"]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """hamail.adapters.mysql (PyMySQL) against a real mariadbd on a unix socket: what agents decide on."""
 
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fixtures for agents on real components: network namespaces with veth pairs, loop devices with filesystems.
 
 Everything created here carries the prefix `hmip` (namespaces, interfaces) or lives under pytest's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """ocf:hamail:Filesystem on real loop devices with ext4 and xfs, real mounts and real processes holding them."""
 
 import errno

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """ocf:hamail:Filesystem on a network filesystem whose server dies: sshfs over a private sshd on 127.0.0.1.
 
 Stopping the server's session processes (SIGSTOP) leaves the mount in place with every request to it

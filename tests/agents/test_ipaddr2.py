@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """ocf:hamail:IPaddr2 on real interfaces: veth pairs in network namespaces, observed from the peer side."""
 
 import os

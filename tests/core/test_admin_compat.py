@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What an admin moving a working heartbeat cluster to hamail relies on from crmsh 4.4 and pcs 0.11 (issue 13):
 
 - crmsh refuses a second primitive with the same value of a parameter its agent marks unique="1" (it ignores

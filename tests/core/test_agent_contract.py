@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Every agent in agents/: metadata valid against ra-api-1.dtd and pcs's OCF 1.1 schema, the usage contract,
 and garbage OCF_RESKEY_* values answered with a documented code, one exit reason and no traceback."""
 

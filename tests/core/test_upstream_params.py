@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """README: "Agents accept the parameters of the upstream agent doing the same job, so switching is a provider
 change". For every OCF agent with an upstream twin installed here (resource-agents' heartbeat agents,
 pacemaker's Stateful): each upstream parameter name is in our metadata (pcs refuses a parameter the metadata

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Switching provider never makes a working configuration worse: upstream's agent and ours run side by side on the
 same inputs (the same OCF_RESKEY_* and meta attributes, the same real loop device, veth or state directory), and
 their exit codes for a probe, validate-all, start and stop are compared row by row with the table below.

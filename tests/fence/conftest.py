@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fixtures of the fence tests (defined in fence_support, importable under a unique name)."""
 
 import pytest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fixtures for fence tests: hamail-vbmc instances on 127.0.0.1 high ports and a fence_ipmi runner."""
 
 import dataclasses

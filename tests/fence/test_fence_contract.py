@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The fencing contract without a BMC: parsing, metadata, help, lazy imports, and a fuzz of garbage input."""
 
 import io

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """fence_ipmi against real hamail-vbmc instances on 127.0.0.1: every action, both input forms, failures."""
 
 import subprocess

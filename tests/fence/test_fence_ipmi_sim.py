@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """fence_ipmi against OpenIPMI's ipmi_sim: a BMC implementation that is not ours (suite 3 only, no suite 17).
 
 Every test checks what the BMC itself saw: the power of each machine and the power lines its chassis-control

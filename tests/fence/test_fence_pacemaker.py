@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """fence_ipmi under a real pacemaker-fenced (the lab's 1-node cluster), parameters arriving on stdin.
 
 The vbmcs run inside the node's network namespace on loopback addresses and simulate machines named mailnode9

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """fence_ipmi as pcs 0.11 sees it: `pcs stonith create ... --agent-validation` accepts every fence_ipmilan
 parameter (pcs refuses a name the metadata lacks, and runs validate-all through crm_resource), the one-device
 pcmk_host_map pattern, and `pcs stonith describe` documents the defaults that differ from fence_ipmilan's.

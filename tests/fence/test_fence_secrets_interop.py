@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Secrets never leave fence_ipmi or hamail-vbmc; ipmitool and fence_ipmilan agree with fence_ipmi; the daemon."""
 
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """hamail-vbmc's protocol engine without sockets: cipher negotiation and the login checks."""
 
 import contextlib

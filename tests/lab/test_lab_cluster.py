@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Tests of the lab harness itself, against real Pacemaker clusters in namespaces."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """STONITH for real in the lab: Pacemaker fences a lost node through fence_ipmi and a hamail-vbmc whose
 power commands kill and boot that node's namespaces; the node comes back and rejoins."""
 

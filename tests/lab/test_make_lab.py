@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`make lab`'s promise, as README states it: three nodes with STONITH through fence_ipmi and hamail-vbmc, a
 promotable clone, and an ocf:hamail:IPaddr2 VIP grouped with a service on the promoted node; README's
 "try" command (fencing the promoted node) moves them; `make lab-down` leaves nothing of the lab on the host."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What an admin moving a working heartbeat cluster to hamail types, on the lab's 1-node cluster (issue 13):
 crmsh refuses a duplicate unique parameter for ours as for heartbeat's, pcs warns about a deprecated parameter
 and accepts the tracing ones, `crm resource trace`/`untrace` work as with ocf-shellfuncs agents. The metadata

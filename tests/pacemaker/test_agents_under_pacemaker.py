@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """IPaddr2, Filesystem and Dummy run by Pacemaker itself (the lab's 1-node cluster), not called directly.
 
 Each test creates the resource with pcs as an administrator would, waits for crm_mon to show it Started,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The core against a real 3-node Pacemaker: metadata through crm_resource and pcs, transient attributes and
 promotion scores through pacemaker-attrd, notify data, crm_mon parsing, the shared promotable logic."""
 

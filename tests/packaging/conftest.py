@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fixtures for the packaging tests: each build (both its packages) runs once per test session."""
 
 import pathlib

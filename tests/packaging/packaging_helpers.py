@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What the packaging tests share: the checkout's file lists, expected paths, and running a packaging/build-* script."""
 
 import pathlib

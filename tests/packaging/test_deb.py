@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The .debs built by packaging/build-deb install on this machine, every agent works from them, and they remove cleanly.
 
 build-deb makes two packages: hamail (library, OCF agents, fence agents) and hamail-vbmc (the lab's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The .debs install with apt into a clean Debian root, work there as an admin uses them, and purge to nothing.
 
 mmdebstrap builds a minimal root of this machine's release from its apt sources (the same archive

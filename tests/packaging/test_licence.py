@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """hamail is GPL-2.0-or-later (as resource-agents and fence-agents), and every package says so and who answers for it.
 
 The LICENSE file at the top of the checkout is the GPL version 2 text; the .debs carry a DEP-5

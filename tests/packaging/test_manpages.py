@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The man pages in the .debs are generated from each program's own description and say what it says.
 
 packaging/tools/hamail-manpages runs at build time: every OCF agent's meta-data becomes

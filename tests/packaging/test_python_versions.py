@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The packaged code runs on RHEL 9's Python 3.9, which cannot be installed on this Debian machine.
 
 vermin (pinned, installed from PyPI by scripts/ensure-deps into a directory of its own) reads every

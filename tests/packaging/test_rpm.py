@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The .rpms built by packaging/build-rpm (rpmbuild on this Debian machine) fit a RHEL 9 system.
 
 build-rpm makes hamail (library, OCF agents, fence agents) and its subpackage hamail-vbmc (the lab's

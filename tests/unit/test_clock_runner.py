@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Deadlines, polling with backoff, and the command runner seam (against real processes)."""
 
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Exit codes behave like an IntEnum; logging honours HA_* and never shows secrets."""
 
 import io

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """hamail.fence's power state machine for an agent other than fence_ipmi: run() in-process against an
 in-memory PowerDevice, for an agent without the method option and for one that offers it."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Galera's bootstrap decision (hamail.agents.galera.recovery.decide) over random outages, with hypothesis:
 whatever the nodes report, who is missing, fenced or online and what views they recorded, without an operator
 override it never bootstraps a node behind another reporter of the same cluster, never leaves out a missing

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Table tests of the pure Galera recovery logic: file parsing, recovered positions, who bootstraps."""
 
 import pytest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Reading garbd's component from its log: the last COMPONENT line wins, a cursor reads only what is new, a
 half-written line waits, a rotated or truncated log is read from its start and keeps the last state seen."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The library's layering, checked over its whole import graph (imports inside functions included).
 
 Core packages never import an agent package, agents never import each other, nothing imports the lab; each

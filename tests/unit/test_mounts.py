@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """hamail.agents.filesystem.mounts: mountinfo parsing, submount order, canonical paths, network detection, the /proc holders walk."""
 
 import subprocess

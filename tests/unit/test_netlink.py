@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """hamail.agents.ipaddr2.netlink: address parsing, route choice (findif's rules), and rtnetlink reads of this host."""
 
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The OCF dispatch contract, in process: codes, exit reasons, stop/probe/notify rules, no tracebacks."""
 
 import io

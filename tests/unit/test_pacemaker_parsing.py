@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Pure parsing of Pacemaker data: attrd queries, notify variables, feature sets, crm_mon XML shapes."""
 
 from hamail.pacemaker.crmmon import parse_crm_mon

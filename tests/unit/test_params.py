@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Typed parameter declarations: conversion, validation, defaults, deprecation, secrets."""
 
 import re

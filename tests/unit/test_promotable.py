@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The shared promotable logic: observation -> code and score, promote/demote transitions, bounded waits."""
 
 import io

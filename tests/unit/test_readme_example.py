@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """README's example agent is real: extracted from README.md and run as pacemaker-execd would run it."""
 
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """pacemaker's Stateful parameters that ocf:hamail:Stateful accepts do what they do there: envfile dumps the
 environment of every call, notify_delay makes notify slow (but never past its timeout)."""
 

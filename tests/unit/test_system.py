@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """hamail.system's /proc reader, atomic files and bounded calls, on the real kernel."""
 
 import os

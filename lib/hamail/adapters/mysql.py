@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The PyMySQL adapter: MariaDB/MySQL over the unix socket, every wait bounded, credentials never in argv.
 
 Everything hamail says to a MySQL server goes through this module and PyMySQL (galera's monitors and

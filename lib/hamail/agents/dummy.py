@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """ocf:hamail:Dummy: a state-file resource for testing clusters and constraints, like heartbeat Dummy."""
 
 import os

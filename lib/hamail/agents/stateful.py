@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """ocf:hamail:Stateful: a promotable state-file resource exercising the shared promotable logic."""
 
 import os

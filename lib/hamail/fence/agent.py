@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The fence-agent contract: a FenceAgent (its option table, documentation and how to reach its device), the
 power state machine run against a PowerDevice, and run(): actions on/off/reboot/status/monitor/list/diag/
 metadata/manpage/validate-all with exact exit codes, bounded waits, stdout kept for what the action prints and

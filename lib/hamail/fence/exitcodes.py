@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Exit codes of the fence-agent API."""
 
 from hamail.codes import CodeTable

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fence-agent logging as fence-agents does it: stderr by verbose/quiet, everything into debug_file."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What a fence agent publishes about itself, all from its option table: metadata XML in the fence-agents shape,
 a man page (roff, section 8) and --help text.
 

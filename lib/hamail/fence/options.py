@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A fence agent's options: one typed table gives stdin and command-line parsing and typed values; the error
 kinds every agent reports with.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The OCF resource-agent contract: what an agent module imports to declare itself and answer Pacemaker.
 
 An agent declares its parameters (Param, Kind, ParamTable) and actions (ActionSpec) in an AgentSpec, writes

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The OCF resource-agent contract: environment, context, exit reasons and action dispatch."""
 
 from __future__ import annotations

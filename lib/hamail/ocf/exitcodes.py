@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Exit codes of the OCF resource-agent API."""
 
 from hamail.codes import CodeTable

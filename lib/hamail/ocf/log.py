@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Agent logging as Pacemaker sets it up: HA_LOGFACILITY, HA_LOGFILE, HA_DEBUGLOG, HA_debug; secrets scrubbed."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """OCF 1.1 metadata XML for an agent, built with lxml from its declarations."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """RA tracing as ocf-shellfuncs agents do it (trace_ra, trace_file): an action's debug trace in a file, secrets blanked.
 
 ocf-shellfuncs runs `set -x` when OCF_TRACE_RA (else the parameter trace_ra) is true, writing to OCF_TRACE_FILE

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Pacemaker access for agents, through Pacemaker's command-line tools and the command runner.
 
 attributes (transient node attributes through attrd, permanent ones in the CIB), scores (promotion scores),

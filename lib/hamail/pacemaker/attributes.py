@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Node attributes: transient ones (reboot lifetime) through pacemaker-attrd, permanent ones in the CIB."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """crm_mon's XML as typed objects: nodes, resources, fencing history."""
 
 import dataclasses

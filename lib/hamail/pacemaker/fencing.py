@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Durable fencing records: when a node was last fenced, kept in the CIB where it survives a total power loss.
 
 pacemaker-fenced keeps its fencing history in memory only: once every node has lost power, nobody remembers

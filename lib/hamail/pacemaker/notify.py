@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Notification data of promotable and clone resources, from OCF_RESKEY_CRM_meta_notify_*."""
 
 import dataclasses

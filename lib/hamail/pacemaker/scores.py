@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """This resource's promotion score on this node: crm_attribute --promotion, crm_master on old clusters."""
 
 from __future__ import annotations

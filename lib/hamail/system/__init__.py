@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The seams to the operating system that every agent shares.
 
 clock (time, deadlines, polling), runner (every external program: argv only, bounded, secrets on stdin, a

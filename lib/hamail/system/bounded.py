@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The one bounded-call helper: run a call that must not outlive a deadline.
 
 in_thread: for library calls that may wait longer than we can (pyghmi retrying a silent BMC); the thread

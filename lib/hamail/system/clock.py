@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Time as a seam: the real monotonic clock, a fake one for tests, and deadlines every wait derives from."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Files written atomically: replacement that a crash leaves old or new, never half; small per-instance state
 files under HA_RSCTMP."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What both agent contracts log with: secrets scrubbed, levels in logging's style, lines appended safely.
 
 Written without the logging package: importing logging and logging.handlers costs ~20 ms, paid by every

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The one reader of /proc/<pid>: a process's state, parent, start time and name, without blocking.
 
 Only /proc's own files are read, never anything on a mounted filesystem, so a dead NFS server cannot hang a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The one seam through which hamail starts processes: argv only (never a shell), bounded by a deadline,
 secrets only on stdin, an allowlisted environment from which private parameters are removed.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """fence_ipmi: STONITH through a BMC with IPMI 2.0 (RMCP+), as fence_ipmilan documents it: its options and
 aliases, the rules they must follow, and the agent.
 

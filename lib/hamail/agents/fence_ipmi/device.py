@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """fence_ipmi's PowerDevice: one RMCP+ session per process and per action, always logged out; raw Chassis
 Status (netfn 0 cmd 1) and Chassis Control (netfn 0 cmd 2: power down, up, cycle, and the diagnostic interrupt
 that pyghmi's Command.set_power('diag') also sends), through hamail.agents.fence_ipmi.pyghmi_session.

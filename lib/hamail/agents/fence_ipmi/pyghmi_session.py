@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The one module that uses pyghmi: an RMCP+ session through pyghmi's session layer (no ipmitool, no pyghmi
 Command), imported as it is, when a power action first needs it.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """ocf:hamail:Filesystem: mount a filesystem (block device, LABEL=/UUID=, bind or network), a drop-in for heartbeat's."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The mount table, canonical mount points, device resolution and the /proc walk for processes holding a mount.
 
 Nothing here touches a mounted filesystem unless asked: the table comes from /proc/self/mountinfo and

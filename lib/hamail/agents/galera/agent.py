@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """ocf:hamail:galera: a promotable MariaDB Galera agent that recovers the cluster by itself, safely.
 
 Roles as in ocf:heartbeat:galera: Unpromoted = mariadbd NOT running, its recovered position published as

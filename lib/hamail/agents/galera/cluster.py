@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What a Galera node tells the cluster and what it learns from it: its published position (transient node
 attributes), its promotion score, its local record (a state file), the durable fencing records, and the
 bootstrap decision gathered from crm_mon and handed to the pure recovery.decide."""

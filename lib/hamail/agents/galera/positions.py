@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Where a Galera node's data ends: grastate.dat after a clean shutdown, else --wsrep-recover; the last Primary
 view it saw (gvwstate.dat); and the one change the agent makes to the datadir, grastate.dat's safe_to_bootstrap.
 The parsing itself is pure (hamail.agents.galera.recovery); this module reads and writes the files."""

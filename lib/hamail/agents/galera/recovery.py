@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Pure Galera recovery decisions: grastate/gvwstate parsing, recovered positions, who bootstraps (no I/O)."""
 
 from __future__ import annotations

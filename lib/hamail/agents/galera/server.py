@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The mariadbd process of one Galera node: its files and directories, starting it (through the runner's
 spawn) until it answers, stopping it cleanly, and asking it for its wsrep status through the PyMySQL adapter."""
 

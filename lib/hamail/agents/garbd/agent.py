@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """ocf:hamail:garbd: the Galera arbitrator, with the parameters of ocf:heartbeat:garbd.
 
 garbd holds no data; it is a vote that lets two database nodes keep a Primary component when one of them is

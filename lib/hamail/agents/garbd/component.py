@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Which Galera component garbd is in, read from its log: garbd has no status interface, but it logs every
 component change ("New COMPONENT: primary = yes|no ..."). A cursor remembers how far the log was read, so a
 monitor reads only what garbd wrote since, and a rotated log keeps the last state seen."""

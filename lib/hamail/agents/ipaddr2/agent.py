@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """ocf:hamail:IPaddr2: a floating IPv4/IPv6 address, a drop-in replacement for heartbeat's IPaddr2.
 
 Everything goes through rtnetlink and raw sockets (no `ip`, no `arping`, no `send_arp`), so a

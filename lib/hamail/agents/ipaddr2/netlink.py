@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Addresses, routes and links through rtnetlink, and gratuitous ARP / unsolicited NA on raw sockets.
 
 Lean on purpose: the IPaddr2 monitor imports this module, so it uses `_socket` and `_struct` (the C
