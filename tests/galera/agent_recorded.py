@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Inside a lab node: run one galera action in-process with a RecordingRunner; print its invocations as JSON.
 
 Usage: agent_recorded.py ACTION OUTFILE (parameters come from the OCF_* environment, as from pacemaker-execd).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fixtures for the galera tests: the lab clusters with real MariaDB Galera nodes in them."""
 
 import os

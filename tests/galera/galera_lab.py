@@ -1,7 +1,9 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Real MariaDB Galera nodes inside the lab's node namespaces, a counter writer, and the clone resource."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import subprocess
@@ -13,6 +15,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BASE = "/var/lib/hamail-lab-node/galera"  # inside each node: the node's private state directory
 RUN = "/run/hamail-galera"
 WRITER = pathlib.Path(__file__).resolve().with_name("writer.py")
+MONITOR_PROMOTED_S, MONITOR_UNPROMOTED_S = 3, 4  # the intervals resource_xml gives the two monitors
+# "Nothing bad happens" checks last three Unpromoted monitors: each of them re-runs the bootstrap decision
+HOLD_S = 3 * MONITOR_UNPROMOTED_S
+NEW_GROUP = "gcomm: bootstrapping new group"  # what Galera logs when it starts with --wsrep-new-cluster
 
 
 def params(nodes: list[str], **extra) -> dict[str, str]:
@@ -77,7 +83,8 @@ def resource_xml(nodes: list[str], name: str = "galera", provider: str = "hamail
     attrs = "".join(f'<nvpair id="{name}-ia-{k}" name="{k}" value="{v}"/>'
                     for k, v in (values if values is not None else params(nodes, **extra)).items())
     ops = [("start", "0", "120s", None), ("stop", "0", "120s", None), ("promote", "0", "300s", None),
-           ("demote", "0", "120s", None), ("monitor", "3s", "20s", "Promoted"), ("monitor", "4s", "30s", "Unpromoted")]
+           ("demote", "0", "120s", None), ("monitor", f"{MONITOR_PROMOTED_S}s", "20s", "Promoted"),
+           ("monitor", f"{MONITOR_UNPROMOTED_S}s", "30s", "Unpromoted")]
     op_xml = "".join(f'<op id="{name}-{op}-{i}" name="{op}" interval="{iv}" timeout="{to}"'
                      + (f' role="{role}"' if role else "") + "/>" for i, (op, iv, to, role) in enumerate(ops))
     return (f'<clone id="{name}-clone"><meta_attributes id="{name}-clone-meta">'
@@ -177,12 +184,19 @@ def power_loss(cluster, writer: "Writer", timeout: float = 240,
 def remove_clone(cluster, clone: str = "galera-clone") -> None:
     """Stop and delete a clone if it is configured (a previous, possibly aborted, run may have left it)."""
     node = cluster.first_running()
-    if cluster.run(node, ["cibadmin", "-Q", "-o", "resources", "-A", f"//clone[@id='{clone}']"]).returncode != 0:
-        return
-    cluster.run(node, ["crm_resource", "--resource", clone, "--meta", "--set-parameter", "target-role",
-                       "--parameter-value", "Stopped"])
-    cluster.wait_for(lambda: not roles(cluster, clone[:-len("-clone")]) or None, 180, f"{clone} stopped")
-    cluster.run(node, ["cibadmin", "--delete", "-o", "resources", "-X", f'<clone id="{clone}"/>'])
+    exists = cluster.run(node, ["cibadmin", "-Q", "-o", "resources", "-A", f"//clone[@id='{clone}']"]).returncode == 0
+    if exists:
+        proc = cluster.run(node, ["crm_resource", "--resource", clone, "--meta", "--set-parameter", "target-role",
+                                  "--parameter-value", "Stopped"])
+        assert proc.returncode == 0, proc.stderr
+        cluster.wait_for(lambda: not roles(cluster, clone[:-len("-clone")]) or None, 180, f"{clone} stopped")
+    located = f"//constraints/rsc_location[@rsc='{clone}']"  # before the clone: they must name an existing one
+    if cluster.run(node, ["cibadmin", "-Q", "-A", located]).returncode == 0:
+        proc = cluster.run(node, ["cibadmin", "--delete-all", "--force", "--xpath", located])
+        assert proc.returncode == 0, proc.stderr
+    if exists:
+        proc = cluster.run(node, ["cibadmin", "--delete", "-o", "resources", "-X", f'<clone id="{clone}"/>'])
+        assert proc.returncode == 0, proc.stderr
 
 
 def wsrep(cluster, node: str) -> dict[str, str]:
@@ -228,3 +242,66 @@ def committed(cluster, node: str) -> set[int]:
     proc = sql(cluster, node, "SELECT id FROM hamail_test.counter")
     assert proc.returncode == 0, proc.stderr
     return {int(x) for x in proc.stdout.split()}
+
+
+def primary(cluster, node: str) -> bool:
+    """Whether node's server runs in a Primary component now."""
+    return cluster.is_running(node) and wsrep(cluster, node).get("wsrep_cluster_status") == "Primary"
+
+
+def never_primary(cluster, nodes, seconds: float, resource: str = "galera") -> None:
+    """Poll for the given time: none of nodes runs a Primary component or a Promoted instance (in its own view)."""
+    end = time.monotonic() + seconds
+    while True:
+        for node in nodes:
+            assert not primary(cluster, node), f"{node} formed a Primary component"
+            if cluster.is_running(node):
+                role = roles(cluster, resource, node=node).get(node)
+                assert role != "Promoted", f"{node} runs a Promoted instance"
+        if time.monotonic() >= end:
+            return
+        time.sleep(0.5)
+
+
+def log_marks(cluster, nodes) -> dict[str, int]:
+    """The current length of each node's server error log (what bootstrapped_since reads from)."""
+    marks = {}
+    for node in nodes:
+        path = cluster.data_dir(node) / "galera" / "error.log"
+        marks[node] = path.stat().st_size if path.exists() else 0
+    return marks
+
+
+def bootstrapped_since(cluster, marks: dict[str, int]) -> list[str]:
+    """Nodes whose server started a new Primary component (--wsrep-new-cluster) after the marks."""
+    out = []
+    for node, offset in sorted(marks.items()):
+        path = cluster.data_dir(node) / "galera" / "error.log"
+        if not path.exists():
+            continue
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            if NEW_GROUP.encode() in handle.read():
+                out.append(node)
+    return out
+
+
+@contextlib.contextmanager
+def quorum_policy(cluster, value: str):
+    """Run the block with the cluster property no-quorum-policy set to value; restore the old value after.
+
+    With the lab's "stop", Pacemaker stops every instance of a partition without quorum whatever the agent
+    decides; with "ignore" it recovers them there like anywhere else, so the agent's decision is what holds.
+    """
+    node = cluster.first_running()
+    proc = cluster.run(node, ["crm_attribute", "-t", "crm_config", "-n", "no-quorum-policy", "-G", "-q"])
+    old = proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
+    proc = cluster.run(node, ["crm_attribute", "-t", "crm_config", "-n", "no-quorum-policy", "-v", value])
+    assert proc.returncode == 0, proc.stderr
+    try:
+        yield
+    finally:
+        tail = ["-v", old] if old else ["-D"]
+        proc = cluster.run(cluster.first_running(), ["crm_attribute", "-t", "crm_config", "-n", "no-quorum-policy",
+                                                     *tail])
+        assert proc.returncode == 0, proc.stderr

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """ocf:hamail:garbd against a real Galera node (mariadbd bootstrapped on this host) and a real garbd: it joins
 the Primary component as its user, the monitor fails once garbd is no longer in a Primary component, stop
 leaves nothing, and bad input gets the right code."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Inside a lab node: insert ids into hamail_test.counter forever, print each acknowledged id (test helper)."""
 
 import sys

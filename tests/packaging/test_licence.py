@@ -110,3 +110,20 @@ def test_reserved_name_pattern_catches_the_placeholders():
         assert RESERVED.search(host), host
     for host in ("hamail-project.org", "lists.clusterlabs.org", "examples.org"):
         assert not RESERVED.search(host), host
+
+
+def test_every_source_file_names_its_licence():
+    """SPDX headers, as resource-agents and fence-agents carry them: every Python file, script and Makefile."""
+    import subprocess
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True).stdout
+    missing = []
+    for rel in listed.split():
+        path = ROOT / rel
+        if not path.is_file() or path.is_symlink():
+            continue
+        first = path.read_bytes()[:200].split(b"\n")[0]
+        source = rel.endswith((".py", ".sh")) or rel == "Makefile" or (
+            first.startswith(b"#!") and (b"python" in first or b"sh" in first))
+        if source and f"SPDX-License-Identifier: {SPDX}" not in path.read_text()[:500]:
+            missing.append(rel)
+    assert missing == []

@@ -1,0 +1,159 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""A two-node Galera cluster (node1, node2, two_node_mode=true) inside the 3-node lab.
+
+node3 runs no galera instance (a location constraint keeps the clone off it, without probes): its vote only
+keeps the partition of a surviving galera node quorate, as corosync's two_node option does on a real two-node
+cluster. A lone Galera node of two has half the votes and no Primary component; two_node_mode lets it bootstrap
+when its peer is gone. The scenarios are ones where that is safe and stays allowed once the peer must also be
+recorded fenced or have left cleanly: the peer was fenced (two_node_mode decides), or it left the Primary
+component cleanly (Galera itself then marks the survivor safe_to_bootstrap, with or without two_node_mode).
+"""
+
+import pytest
+
+import galera_lab as gl
+
+NODES = ["node1", "node2"]
+RSC = "gal2"
+
+
+def promoted(lab, nodes=NODES, timeout=240):
+    """Wait until the instances on nodes are Promoted, Synced and in one component of len(nodes)."""
+    def done():
+        roles = gl.roles(lab, RSC)
+        if any(roles.get(n) != "Promoted" for n in nodes):
+            return None
+        status = [gl.wsrep(lab, n) for n in nodes]
+        return all(s.get("wsrep_local_state_comment") == "Synced" and s.get("wsrep_cluster_size") == str(len(nodes))
+                   for s in status) or None
+    lab.wait_for(done, timeout, f"{RSC} on {nodes} Promoted, Synced, in one component")
+
+
+def ok(lab, argv, node=None):
+    """Run a command inside a node (the first running by default) and insist that it succeeds."""
+    proc = lab.run(node or lab.first_running(), argv)
+    assert proc.returncode == 0, (argv, proc.stdout, proc.stderr)
+    return proc
+
+
+def lost(lab, acked, node):
+    """Acknowledged ids missing on node."""
+    return sorted(acked - gl.committed(lab, node))
+
+
+def heal(lab):
+    """All nodes back, fencing history and fencing records gone, both instances Promoted."""
+    lab.heal()
+    for node in NODES:
+        ok(lab, ["stonith_admin", "--cleanup", f"--history={node}"])
+        proc = lab.run(lab.first_running(), ["crm_attribute", "-N", node, "-n", f"{RSC}-fenced-at", "-l", "forever",
+                                             "-D"])
+        assert proc.returncode in (0, 105), proc.stderr  # 105 (ENXIO): there was no record
+    ok(lab, ["crm_resource", "--cleanup", "-r", f"{RSC}-clone"])
+    promoted(lab)
+
+
+@pytest.fixture(scope="module")
+def galera2(lab3, tmp_path_factory):
+    """The clone with two_node_mode=true Promoted on node1 and node2, never on node3, with a counter table."""
+    lab = lab3
+    for clone in ("galera-clone", "hb-clone", f"{RSC}-clone"):
+        gl.remove_clone(lab, clone)
+    for node in NODES:
+        gl.init_node(lab, node)
+    # One update, so that no probe runs on node3 before the constraint exists; resource-discovery=never: node3 is
+    # not in wsrep_cluster_address, and the agent's probe there fails as misconfigured
+    constraint = (f'<rsc_location id="{RSC}-not-node3" rsc="{RSC}-clone" node="node3" score="-INFINITY" '
+                  'resource-discovery="never"/>')
+    ok(lab, ["cibadmin", "--modify", "--allow-create", "--scope", "configuration", "-X",
+             f"<configuration><resources>{gl.resource_xml(NODES, RSC, two_node_mode='true')}</resources>"
+             f"<constraints>{constraint}</constraints></configuration>"], "node1")
+    promoted(lab)
+    proc = gl.sql(lab, "node1", "CREATE DATABASE IF NOT EXISTS hamail_test;"
+                  "CREATE TABLE IF NOT EXISTS hamail_test.counter (id INT PRIMARY KEY);"
+                  "CREATE TABLE IF NOT EXISTS hamail_test.probe (id INT AUTO_INCREMENT PRIMARY KEY)")
+    assert proc.returncode == 0, proc.stderr
+    lab.tmp = tmp_path_factory.mktemp("galera2")
+    lab.next_id = [1]
+    yield lab
+    lab.heal()
+    gl.remove_clone(lab, f"{RSC}-clone")
+    for node in NODES:
+        lab.run(lab.first_running(), ["crm_attribute", "-N", node, "-n", f"{RSC}-fenced-at", "-l", "forever", "-D"])
+
+
+def writer(lab, node):
+    """A counter writer on node, its ids disjoint from earlier writers'."""
+    start = lab.next_id[0]
+    lab.next_id[0] += 1_000_000
+    w = gl.Writer(lab, node, lab.tmp / f"acks-{start}.txt", start)
+    w.wait_for(30)
+    return w
+
+
+def grastate(lab, node):
+    """A node's grastate.dat text (host side)."""
+    return (lab.data_dir(node) / "galera" / "data" / "grastate.dat").read_text()
+
+
+def test_peer_left_cleanly_survivor_restarts_and_bootstraps_alone(galera2):
+    """node2 shuts down cleanly and node1 goes on alone; node1 then loses power and boots while node2 is still
+    down: its peer left before it, so node1 bootstraps by itself with every acknowledged write, and node2 joins
+    it when it returns.
+
+    Galera records safe_to_bootstrap=1 on the last member of a Primary component the others left cleanly, and the
+    agent keeps that flag through a crash; two_node_mode (peer offline, partition quorate) would allow it too, so
+    this scenario fails only when both are broken.
+    """
+    lab = galera2
+    w = writer(lab, "node1")
+    try:
+        lab.stop_node("node2")
+        assert "safe_to_bootstrap: 0" in grastate(lab, "node2")  # node2 left first: it alone may not bootstrap
+        w.wait_for(len(w.acked()) + 30)                         # node1 goes on alone
+        assert gl.wsrep(lab, "node1").get("wsrep_cluster_size") == "1"
+        lab.kill_node("node1")
+        acked = w.stop()
+        assert "safe_to_bootstrap: 1" in grastate(lab, "node1")  # the last member of the Primary component
+        marks = gl.log_marks(lab, ["node1"])
+        lab.start_node("node1", wait=False)
+        lab.wait_online(120, nodes=["node1", "node3"])
+        gl.writable(lab, ["node1"], timeout=180)
+        promoted(lab, ["node1"])
+        assert gl.bootstrapped_since(lab, marks) == ["node1"]
+        assert not lab.is_running("node2")
+        assert lost(lab, acked, "node1") == []
+        marks = gl.log_marks(lab, NODES)
+        lab.start_node("node2")
+        promoted(lab)
+        assert gl.bootstrapped_since(lab, marks) == []          # node2 joined node1's component
+        assert lost(lab, acked, "node2") == []
+    finally:
+        w.stop()
+        heal(lab)
+
+
+def test_peer_fenced_survivor_bootstraps_alone(galera2):
+    """node2 loses power and is fenced: node1, with half the votes, loses its Primary component; its partition
+    keeps Pacemaker quorum and its peer is fenced, so node1 bootstraps again by itself, nothing acknowledged
+    lost; node2 joins it when it returns."""
+    lab = galera2
+    w = writer(lab, "node1")
+    try:
+        marks = gl.log_marks(lab, ["node1"])
+        lab.kill_node("node2")
+        ok(lab, ["stonith_admin", "--confirm=node2"], "node1")  # the operator checked: node2 is off
+        lab.wait_for(lambda: gl.bootstrapped_since(lab, marks) == ["node1"] and gl.primary(lab, "node1"), 180,
+                     "node1 to bootstrap a Primary component of its own")
+        w.wait_for(len(w.acked()) + 30, timeout=120)            # writes go on on node1 alone
+        acked = w.stop()
+        assert gl.wsrep(lab, "node1").get("wsrep_cluster_size") == "1"
+        assert lost(lab, acked, "node1") == []
+        marks = gl.log_marks(lab, NODES)
+        lab.start_node("node2")
+        promoted(lab)
+        assert gl.bootstrapped_since(lab, marks) == []
+        assert lost(lab, acked, "node2") == []
+    finally:
+        w.stop()
+        heal(lab)
