@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from hamail.ocf import ConfigError, Context
+from hamail.ocf import ConfigError, Context, NotInstalled
 
 __all__ = ["PROMOTED_SCORE", "PUBLISHED", "names", "attr", "load_state", "save_state", "drop_state", "attributes",
            "scores", "publish", "withdraw", "decision", "record_fencings", "apply_decision", "number"]
@@ -37,8 +37,10 @@ def names(ctx: Context) -> tuple[list[str], dict[str, str], str]:
     full = {n: mapping.get(n, n) for n in nodes}
     me = ctx.env.node_name
     if me not in full:
-        raise ConfigError(f"local node {me} (galera name {mapping.get(me, me)}) is not in wsrep_cluster_address "
-                          f"{ctx.config.wsrep_cluster_address}")
+        # Local to this node (an arbitrator, a mail node beside the database nodes): a probe says "not running"
+        # and start is refused here only; a 6 would stop the clone on every node.
+        raise NotInstalled(f"local node {me} (galera name {mapping.get(me, me)}) is not in wsrep_cluster_address "
+                           f"{ctx.config.wsrep_cluster_address}: no galera instance runs here")
     return nodes, full, me
 
 
@@ -108,9 +110,32 @@ def publish(ctx: Context, position) -> None:
             attrs.delete(me, attr(ctx, name))
 
 
+def position_record(position) -> dict:
+    """What the state file keeps of a published position, to publish it again (republish)."""
+    return {"uuid": position.uuid, "seqno": position.seqno, "safe_to_bootstrap": position.safe_to_bootstrap,
+            "no_grastate": position.no_grastate, "view": position.view, "view_time": position.view_time}
+
+
+def republish(ctx: Context) -> bool:
+    """Publish again what this stopped node last published (Pacemaker erased its transient attributes: it left
+    the membership, or Pacemaker restarted); False when there is no record to publish."""
+    from hamail.agents.galera.positions import Position
+    record = (load_state(ctx) or {}).get("position")
+    if not record:
+        return False
+    try:
+        position = Position(**record)
+    except TypeError:
+        return False
+    publish(ctx, position)
+    ctx.log.warning("this node's published position was missing from the cluster: published %r again", position)
+    return True
+
+
 def withdraw(ctx: Context) -> None:
     attrs, me = attributes(ctx), ctx.env.node_name
-    for name in ("last-committed",) + PUBLISHED[1:] + ("bootstrap-wait",):
+    # force-bootstrap too: an override left behind would force this node again at a later outage
+    for name in ("last-committed",) + PUBLISHED[1:] + ("bootstrap-wait", "force-bootstrap", "bootstrap-override"):
         attrs.delete(me, attr(ctx, name))
 
 
@@ -135,6 +160,12 @@ def decision(ctx: Context):
                                    View.decode(attr_of(node, "last-view")),
                                    (attr_of(node, "force-bootstrap") or "").lower() in ("1", "true", "yes"),
                                    number(attr_of(node, "last-view-time")))
+    if not reports[me].reported and me not in primary and republish(ctx):
+        record = (load_state(ctx) or {})["position"]
+        reports[me] = NodeReport(me, record["uuid"], record["seqno"], record["safe_to_bootstrap"],
+                                 record["no_grastate"], View.decode(record["view"]),
+                                 (attr_of(me, "force-bootstrap") or "").lower() in ("1", "true", "yes"),
+                                 number(record["view_time"]))
     if ctx.config.two_node_mode and len(nodes) == 2 and status.have_quorum and reports[me].reported:
         peer = [n for n in nodes if n != me][0]
         if peer not in status.online_nodes():
@@ -155,6 +186,13 @@ def decision(ctx: Context):
     online = frozenset(online_now)
     override = ctx.config.force_bootstrap_node or None
     chosen = decide(nodes, reports, primary_nodes=primary, fenced=fenced, online=online, override=override)
+    if primary:
+        # A Primary component exists: an override attribute has done its job (or was never needed).
+        for node in (n for n in nodes if reports[n].force):
+            attributes(ctx).delete(node, attr(ctx, "force-bootstrap"))
+            ctx.log.info("removed %s's %s: a Primary component exists", node, attr(ctx, "force-bootstrap"))
+    if chosen.overridden:
+        ctx.log.warning("OPERATOR OVERRIDE: %s", chosen.reason)
     ctx.log.info("bootstrap decision: %s %s: %s [reports: %s; fencings counted since %s: %s; history: %s; "
                  "online: %s]", chosen.action, chosen.node or "-", chosen.reason, list(reports.values()),
                  when(cutoff), sorted(fenced), history, sorted(online))
@@ -221,5 +259,9 @@ def apply_decision(ctx: Context, state: dict) -> str:
         state["wait"] = wait
     state["decision"] = chosen.action
     state["bootstrap"] = chosen.node == me and chosen.action == "bootstrap"
+    if chosen.overridden and chosen.node == me and state.get("override") != chosen.reason:
+        # Shown where operators look (crm_mon -A) for as long as this instance runs.
+        attributes(ctx).set(me, attr(ctx, "bootstrap-override"), chosen.reason[:500])
+        state["override"] = chosen.reason
     save_state(ctx, state)
     return wait
