@@ -55,14 +55,16 @@ def state_path(ctx: Context) -> str:
 
 def load_state(ctx: Context) -> dict | None:
     """This node's local record (absent: the instance is stopped)."""
-    import json
     try:
-        with open(state_path(ctx), encoding="utf-8") as handle:
-            return json.load(handle)
+        handle = open(state_path(ctx), encoding="utf-8")
     except FileNotFoundError:
-        return None
-    except ValueError:
-        return {}
+        return None  # a probe of a stopped instance ends here, without json (re, enum) on its path
+    import json
+    with handle:
+        try:
+            return json.load(handle)
+        except ValueError:
+            return {}
 
 
 def save_state(ctx: Context, state: dict) -> None:
