@@ -50,8 +50,10 @@ PARAMS = ParamTable(
           "An option file ([client] user=..., password=...) of mode 0600 holding the check credentials; "
           "overrides check_user/check_passwd and keeps the password out of the CIB."),
     Param("two_node_mode", Kind.BOOLEAN, "Two-node mode",
-          "As heartbeat galera: in a two-node cluster, a node that survived a split in the quorate partition "
-          "(Pacemaker's quorum, e.g. two_node/wait_for_all) counts as safe to bootstrap.", default="false"),
+          "In a two-node cluster, a peer that left the cluster cleanly (Pacemaker shut it down) counts as down, "
+          "as a fenced one does; the rule that a missing node must not have been in the survivor's last Primary "
+          "view still holds. Unlike heartbeat galera, being offline alone proves nothing (both halves of a split "
+          "see the other offline).", default="false"),
     Param("sync_allowance", Kind.DURATION, "SST/IST allowance",
           "How long a joining node may stay in Joining/Joined (state transfer) before the monitor fails it. "
           "promote returns once the server runs and joins; the transfer continues under this allowance.",

@@ -168,11 +168,6 @@ def decision(ctx: Context):
                                  record["no_grastate"], View.decode(record["view"]),
                                  (attr_of(me, "force-bootstrap") or "").lower() in ("1", "true", "yes"),
                                  number(record["view_time"]))
-    if ctx.config.two_node_mode and len(nodes) == 2 and status.have_quorum and reports[me].reported:
-        peer = [n for n in nodes if n != me][0]
-        if peer not in status.online_nodes():
-            ctx.log.warning("two_node_mode: %s is offline and this partition is quorate: safe to bootstrap", peer)
-            reports[me].safe_to_bootstrap = True
     cutoff = fencing_cutoff(list(reports.values()), ctx.config.view_change_time)
     fenced, recorded = set(), {}
     online_now = set(status.online_nodes())
@@ -182,6 +177,16 @@ def decision(ctx: Context):
         recorded[node] = fencing_records(ctx).recorded(node)
         if status.was_fenced(node, since=cutoff) or (recorded[node] or 0) >= cutoff:
             fenced.add(node)
+    if ctx.config.two_node_mode and len(nodes) == 2:
+        # A peer that left cleanly (Pacemaker shut it down: expected down) stopped Galera cleanly, so it is as
+        # provably down as a fenced one; the last-view rule in decide still applies to it. "Offline" alone
+        # proves nothing: both halves of a split see the other offline.
+        for node in nodes:
+            info = status.nodes.get(node)
+            if (node != me and node not in online_now and not reports[node].reported and info is not None
+                    and not info.expected_up and not info.unclean):
+                ctx.log.info("two_node_mode: %s left the cluster cleanly: counted as down", node)
+                fenced.add(node)
     fenced = frozenset(fenced)
     history = sorted(f"{e.target}:{e.action}:{e.status}@{e.completed}" for e in status.fencing if e.target in nodes)
     history += [f"{n}:recorded@{when(t)}" for n, t in sorted(recorded.items()) if t]
