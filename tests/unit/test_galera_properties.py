@@ -87,3 +87,26 @@ def test_every_node_names_the_same_single_winner(outage):
     assert len(outcomes) == 1, outcomes
     action, node = outcomes.pop()
     assert (action == "bootstrap") == (node is not None)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(outages(), st.sampled_from(NODES + ["nodeX"]), st.booleans())
+def test_an_override_only_ever_ends_a_wait(outage, override, as_attribute):
+    """Left in place (parameter or force attribute), an override never replaces what the data decides."""
+    reports, fenced, online = outage
+    safe = decide(NODES, reports, fenced=fenced, online=online)
+    if as_attribute and override in reports:
+        forced = dict(reports)
+        original = reports[override]
+        forced[override] = NodeReport(original.node, original.uuid, original.seqno, original.safe_to_bootstrap,
+                                      original.no_grastate, original.view, True, original.view_time)
+        chosen = decide(NODES, forced, fenced=fenced, online=online)
+    else:
+        chosen = decide(NODES, reports, fenced=fenced, online=online, override=override)
+    if safe.action != "wait":
+        assert (chosen.action, chosen.node, chosen.overridden) == (safe.action, safe.node, False)
+    elif chosen.action == "bootstrap":
+        assert chosen.overridden and chosen.node == override and reports[override].reported
+        assert safe.reason in chosen.reason  # the log says what the override overrode
+    else:
+        assert not chosen.overridden

@@ -51,8 +51,10 @@ PARAMS = ParamTable(
           "An option file ([client] user=..., password=...) of mode 0600 holding the check credentials; "
           "overrides check_user/check_passwd and keeps the password out of the CIB."),
     Param("two_node_mode", Kind.BOOLEAN, "Two-node mode",
-          "As heartbeat galera: in a two-node cluster, a node that survived a split in the quorate partition "
-          "(Pacemaker's quorum, e.g. two_node/wait_for_all) counts as safe to bootstrap.", default="false"),
+          "In a two-node cluster, a peer that left the cluster cleanly (Pacemaker shut it down) counts as down, "
+          "as a fenced one does; the rule that a missing node must not have been in the survivor's last Primary "
+          "view still holds. Unlike heartbeat galera, being offline alone proves nothing (both halves of a split "
+          "see the other offline).", default="false"),
     Param("sync_allowance", Kind.DURATION, "SST/IST allowance",
           "How long a joining node may stay in Joining/Joined (state transfer) before the monitor fails it. "
           "promote returns once the server runs and joins; the transfer continues under this allowance.",
@@ -72,7 +74,10 @@ PARAMS = ParamTable(
           "bootstraps even though the agent cannot prove it holds the newest data (e.g. a node that was in the last "
           "Primary view never returns). The same is achieved for one occasion with the transient node attribute "
           "<resource>-force-bootstrap=1 (attrd_updater -n galera-force-bootstrap -U 1 -N node), which the agent "
-          "removes once that node is promoted. Remove the parameter afterwards."),
+          "removes once a Primary component exists. An override only ever ends a wait: when the data proves a "
+          "node newest, that node bootstraps whatever the override says. Each use is logged and shown as the "
+          "node attribute <resource>-bootstrap-override. Reloadable: changing it restarts nothing.",
+          reloadable=True),
 )
 
 SPEC = AgentSpec(
@@ -86,8 +91,9 @@ SPEC = AgentSpec(
     params=PARAMS,
     actions=(ActionSpec("start", 120), ActionSpec("stop", 120),
              ActionSpec("monitor", 30, interval=20, depth=0, role="Unpromoted"),
-             ActionSpec("monitor", 20, interval=10, depth=0, role="Promoted"),
+             ActionSpec("monitor", 30, interval=10, depth=0, role="Promoted"), ActionSpec("status", 20),
              ActionSpec("promote", 300), ActionSpec("demote", 120), ActionSpec("notify", 20),
+             ActionSpec("reload-agent", 20),
              ActionSpec("meta-data", 5), ActionSpec("validate-all", 20)),
 )
 
@@ -122,7 +128,8 @@ def start(ctx: Context) -> int:
     server.prepare_dirs(ctx)
     position = positions.recover(ctx)
     cluster.publish(ctx, position)
-    state = {"uuid": position.uuid, "seqno": position.seqno, "score": "unset"}
+    state = {"uuid": position.uuid, "seqno": position.seqno, "score": "unset",
+             "position": cluster.position_record(position)}
     cluster.save_state(ctx, state)
     wait = cluster.apply_decision(ctx, state)
     if wait:
@@ -130,9 +137,20 @@ def start(ctx: Context) -> int:
     return OCFExit.SUCCESS
 
 
+def _undo_unfinished_bootstrap(ctx: Context, state: dict) -> None:
+    """A bootstrap whose promote never finished leaves no safe_to_bootstrap=1 of ours behind (the server is down)."""
+    if state.get("bootstrap") and state.get("wrote_safe"):
+        ctx.log.warning("the bootstrap of this node did not finish: clearing the safe_to_bootstrap=1 it wrote")
+        positions.set_safe_to_bootstrap(ctx, False)
+        state.pop("wrote_safe", None)
+        state["bootstrap"] = False
+        cluster.save_state(ctx, state)
+
+
 def stop(ctx: Context) -> int:
     """Stop the server cleanly and withdraw everything this instance published."""
     server.stop(ctx)
+    _undo_unfinished_bootstrap(ctx, cluster.load_state(ctx) or {})
     had_state = cluster.load_state(ctx) is not None
     cluster.drop_state(ctx)
     try:
@@ -207,16 +225,21 @@ class GaleraResource:
             server.start(ctx)
             return
         if decision.action == "bootstrap" and decision.node == me:
-            previous = positions.set_safe_to_bootstrap(ctx, True)
             state["joining_since"] = time.time()
             state["bootstrap"] = True
             cluster.save_state(ctx, state)
+            # Written immediately before --wsrep-new-cluster; recorded so that no failure path leaves our 1
+            # behind (it would win the next outage's decision): see _undo_unfinished_bootstrap.
+            previous = positions.set_safe_to_bootstrap(ctx, True)
+            if not previous:
+                state["wrote_safe"] = True
+                cluster.save_state(ctx, state)
             ctx.log.info("bootstrapping a new Primary component: %s", decision.reason)
             try:
                 server.start(ctx, "--wsrep-new-cluster")
             except BaseException:
-                if server.pid(ctx) is None and not previous:
-                    positions.set_safe_to_bootstrap(ctx, False)
+                if server.pid(ctx) is None:
+                    _undo_unfinished_bootstrap(ctx, state)
                 raise
             return
         raise OCFError(OCFExit.ERR_GENERIC, f"no Primary component to join and this node is not the bootstrap node "
@@ -258,8 +281,17 @@ def promote(ctx: Context) -> int:
 
     def settled():
         """The status once Primary and Synced (or transferring late in the timeout), else None."""
-        status = server.wsrep_status(ctx)
-        last[:] = [status]
+        from hamail.adapters.mysql import MySQLError
+        if server.pid(ctx) is None:
+            raise OCFError(OCFExit.ERR_GENERIC, "promote: the server exited before it was Primary"
+                           + server.log_errors(ctx))
+        try:
+            status = server.wsrep_status(ctx)
+        except MySQLError as exc:
+            # Starting, finishing a state transfer, briefly refusing connections: expected here, so wait.
+            last[:] = [f"not answering: {exc}"]
+            return None
+        last[:] = [server.primary_ok(status)[1]]
         ok, _ = server.primary_ok(status)
         if ok:
             return status
@@ -274,13 +306,17 @@ def promote(ctx: Context) -> int:
         status = poll(ctx.deadline.sub(max(1.0, ctx.deadline.remaining() - 3)), settled,
                       what="Primary and Synced", longest=1.0)
     except DeadlineExceeded:
-        desc = server.primary_ok(last[0])[1] if last else "no status"
-        raise OCFError(OCFExit.ERR_GENERIC, f"promote: not Primary before the timeout ({desc})") from None
+        raise OCFError(OCFExit.ERR_GENERIC, f"promote: not Primary before the timeout "
+                                            f"({last[0] if last else 'no status'})") from None
     ok, desc = server.primary_ok(status)
+    if server.read_only(ctx):
+        raise OCFError(OCFExit.ERR_GENERIC, "promote: the server came up read_only=ON (an option file sets it?): "
+                                            "a Promoted galera node must accept writes")
     ctx.log.info("promote: %s (%s)", "done" if ok else "joined, state transfer continues under sync_allowance", desc)
     state = cluster.load_state(ctx) or {}
     was_bootstrap = state.get("bootstrap")
     state.update(score=cluster.PROMOTED_SCORE, wait="", decision="promoted", bootstrap=False)
+    state.pop("wrote_safe", None)
     cluster.save_state(ctx, state)
     cluster.scores(ctx).set(cluster.PROMOTED_SCORE)
     # force-bootstrap too: an override left behind would force this node again at the next outage,
@@ -312,13 +348,26 @@ def _promote_everyone(ctx: Context) -> None:
 def demote(ctx: Context) -> int:
     """Stop the server, then publish the position its clean shutdown left in grastate.dat."""
     server.stop(ctx)
+    _undo_unfinished_bootstrap(ctx, cluster.load_state(ctx) or {})
     cluster.scores(ctx).delete()
     if cluster.load_state(ctx) is None:
         return OCFExit.SUCCESS
     position = positions.recover(ctx)
     cluster.publish(ctx, position)
-    state = {"uuid": position.uuid, "seqno": position.seqno, "score": None}
+    state = {"uuid": position.uuid, "seqno": position.seqno, "score": None,
+             "position": cluster.position_record(position)}
     cluster.save_state(ctx, state)
+    return OCFExit.SUCCESS
+
+
+def status(ctx: Context) -> int:
+    """As heartbeat galera's status: whether the server process runs here (no role, no cluster state)."""
+    return OCFExit.SUCCESS if server.pid(ctx) is not None else OCFExit.NOT_RUNNING
+
+
+def reload_agent(ctx: Context) -> int:
+    """Reloadable parameters (force_bootstrap_node) are read at every action: nothing to restart."""
+    ctx.log.info("reload-agent: force_bootstrap_node=%s", ctx.config.force_bootstrap_node or "(none)")
     return OCFExit.SUCCESS
 
 
@@ -328,7 +377,7 @@ def notify(ctx: Context) -> int:
 
 
 AGENT = Agent(SPEC, {"start": start, "stop": stop, "monitor": monitor, "promote": promote, "demote": demote,
-                     "notify": notify}, validate)
+                     "notify": notify, "status": status, "reload-agent": reload_agent}, validate)
 
 if __name__ == "__main__":
     main(AGENT)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from hamail.ocf import ConfigError, Context
+from hamail.ocf import ConfigError, Context, NotInstalled
 
 __all__ = ["PROMOTED_SCORE", "PUBLISHED", "names", "attr", "load_state", "save_state", "drop_state", "attributes",
            "scores", "publish", "withdraw", "decision", "record_fencings", "apply_decision", "number"]
@@ -38,8 +38,10 @@ def names(ctx: Context) -> tuple[list[str], dict[str, str], str]:
     full = {n: mapping.get(n, n) for n in nodes}
     me = ctx.env.node_name
     if me not in full:
-        raise ConfigError(f"local node {me} (galera name {mapping.get(me, me)}) is not in wsrep_cluster_address "
-                          f"{ctx.config.wsrep_cluster_address}")
+        # Local to this node (an arbitrator, a mail node beside the database nodes): a probe says "not running"
+        # and start is refused here only; a 6 would stop the clone on every node.
+        raise NotInstalled(f"local node {me} (galera name {mapping.get(me, me)}) is not in wsrep_cluster_address "
+                           f"{ctx.config.wsrep_cluster_address}: no galera instance runs here")
     return nodes, full, me
 
 
@@ -54,14 +56,16 @@ def state_path(ctx: Context) -> str:
 
 def load_state(ctx: Context) -> dict | None:
     """This node's local record (absent: the instance is stopped)."""
-    import json
     try:
-        with open(state_path(ctx), encoding="utf-8") as handle:
-            return json.load(handle)
+        handle = open(state_path(ctx), encoding="utf-8")
     except FileNotFoundError:
-        return None
-    except ValueError:
-        return {}
+        return None  # a probe of a stopped instance ends here, without json (re, enum) on its path
+    import json
+    with handle:
+        try:
+            return json.load(handle)
+        except ValueError:
+            return {}
 
 
 def save_state(ctx: Context, state: dict) -> None:
@@ -109,9 +113,32 @@ def publish(ctx: Context, position) -> None:
             attrs.delete(me, attr(ctx, name))
 
 
+def position_record(position) -> dict:
+    """What the state file keeps of a published position, to publish it again (republish)."""
+    return {"uuid": position.uuid, "seqno": position.seqno, "safe_to_bootstrap": position.safe_to_bootstrap,
+            "no_grastate": position.no_grastate, "view": position.view, "view_time": position.view_time}
+
+
+def republish(ctx: Context) -> bool:
+    """Publish again what this stopped node last published (Pacemaker erased its transient attributes: it left
+    the membership, or Pacemaker restarted); False when there is no record to publish."""
+    from hamail.agents.galera.positions import Position
+    record = (load_state(ctx) or {}).get("position")
+    if not record:
+        return False
+    try:
+        position = Position(**record)
+    except TypeError:
+        return False
+    publish(ctx, position)
+    ctx.log.warning("this node's published position was missing from the cluster: published %r again", position)
+    return True
+
+
 def withdraw(ctx: Context) -> None:
     attrs, me = attributes(ctx), ctx.env.node_name
-    for name in ("last-committed",) + PUBLISHED[1:] + ("bootstrap-wait",):
+    # force-bootstrap too: an override left behind would force this node again at a later outage
+    for name in ("last-committed",) + PUBLISHED[1:] + ("bootstrap-wait", "force-bootstrap", "bootstrap-override"):
         attrs.delete(me, attr(ctx, name))
 
 
@@ -136,11 +163,12 @@ def decision(ctx: Context):
                                    View.decode(attr_of(node, "last-view")),
                                    (attr_of(node, "force-bootstrap") or "").lower() in ("1", "true", "yes"),
                                    number(attr_of(node, "last-view-time")))
-    if ctx.config.two_node_mode and len(nodes) == 2 and status.have_quorum and reports[me].reported:
-        peer = [n for n in nodes if n != me][0]
-        if peer not in status.online_nodes():
-            ctx.log.warning("two_node_mode: %s is offline and this partition is quorate: safe to bootstrap", peer)
-            reports[me].safe_to_bootstrap = True
+    if not reports[me].reported and me not in primary and republish(ctx):
+        record = (load_state(ctx) or {})["position"]
+        reports[me] = NodeReport(me, record["uuid"], record["seqno"], record["safe_to_bootstrap"],
+                                 record["no_grastate"], View.decode(record["view"]),
+                                 (attr_of(me, "force-bootstrap") or "").lower() in ("1", "true", "yes"),
+                                 number(record["view_time"]))
     cutoff = fencing_cutoff(list(reports.values()), ctx.config.view_change_time)
     fenced, recorded = set(), {}
     online_now = set(status.online_nodes())
@@ -150,12 +178,29 @@ def decision(ctx: Context):
         recorded[node] = fencing_records(ctx).recorded(node)
         if status.was_fenced(node, since=cutoff) or (recorded[node] or 0) >= cutoff:
             fenced.add(node)
+    if ctx.config.two_node_mode and len(nodes) == 2:
+        # A peer that left cleanly (Pacemaker shut it down: expected down) stopped Galera cleanly, so it is as
+        # provably down as a fenced one; the last-view rule in decide still applies to it. "Offline" alone
+        # proves nothing: both halves of a split see the other offline.
+        for node in nodes:
+            info = status.nodes.get(node)
+            if (node != me and node not in online_now and not reports[node].reported and info is not None
+                    and not info.expected_up and not info.unclean):
+                ctx.log.info("two_node_mode: %s left the cluster cleanly: counted as down", node)
+                fenced.add(node)
     fenced = frozenset(fenced)
     history = sorted(f"{e.target}:{e.action}:{e.status}@{e.completed}" for e in status.fencing if e.target in nodes)
     history += [f"{n}:recorded@{when(t)}" for n, t in sorted(recorded.items()) if t]
     online = frozenset(online_now)
     override = ctx.config.force_bootstrap_node or None
     chosen = decide(nodes, reports, primary_nodes=primary, fenced=fenced, online=online, override=override)
+    if primary:
+        # A Primary component exists: an override attribute has done its job (or was never needed).
+        for node in (n for n in nodes if reports[n].force):
+            attributes(ctx).delete(node, attr(ctx, "force-bootstrap"))
+            ctx.log.info("removed %s's %s: a Primary component exists", node, attr(ctx, "force-bootstrap"))
+    if chosen.overridden:
+        ctx.log.warning("OPERATOR OVERRIDE: %s", chosen.reason)
     ctx.log.info("bootstrap decision: %s %s: %s [reports: %s; fencings counted since %s: %s; history: %s; "
                  "online: %s]", chosen.action, chosen.node or "-", chosen.reason, list(reports.values()),
                  when(cutoff), sorted(fenced), history, sorted(online))
@@ -222,5 +267,9 @@ def apply_decision(ctx: Context, state: dict) -> str:
         state["wait"] = wait
     state["decision"] = chosen.action
     state["bootstrap"] = chosen.node == me and chosen.action == "bootstrap"
+    if chosen.overridden and chosen.node == me and state.get("override") != chosen.reason:
+        # Shown where operators look (crm_mon -A) for as long as this instance runs.
+        attributes(ctx).set(me, attr(ctx, "bootstrap-override"), chosen.reason[:500])
+        state["override"] = chosen.reason
     save_state(ctx, state)
     return wait

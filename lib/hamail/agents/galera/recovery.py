@@ -247,13 +247,15 @@ class NodeReport:
 class Decision:
     """The outcome: 'bootstrap' (node is the winner), 'join' (a Primary exists) or 'wait' (reason says why)."""
 
-    __slots__ = ("action", "node", "reason", "awaited")
+    __slots__ = ("action", "node", "reason", "awaited", "overridden")
 
-    def __init__(self, action: str, node: str | None, reason: str, awaited: tuple[str, ...] = ()) -> None:
+    def __init__(self, action: str, node: str | None, reason: str, awaited: tuple[str, ...] = (),
+                 overridden: bool = False) -> None:
         self.action = action
         self.node = node
         self.reason = reason
         self.awaited = awaited
+        self.overridden = overridden  # an operator override resolved a wait
 
     def __repr__(self) -> str:
         return f"Decision({self.action}, {self.node}, {self.reason!r})"
@@ -279,22 +281,34 @@ def decide(nodes: list[str], reports: dict[str, NodeReport], *, primary_nodes: t
     fencing history shows fenced; online: nodes Pacemaker sees online (None: all); override: a node an
     operator chose (parameter or force attribute), the automated --force-safe-to-bootstrap.
     """
-    order = {n: i for i, n in enumerate(nodes)}
     if primary_nodes:
         return Decision("join", None, f"a Primary component exists on {', '.join(sorted(primary_nodes))}: join it")
+    safe_choice = _decide_safely(nodes, reports, fenced, online)
+    if safe_choice.action != "wait":
+        return safe_choice  # an override never replaces a safe decision: left in place it would win over newer data
+    order = {n: i for i, n in enumerate(nodes)}
     present = [reports[n] for n in nodes if n in reports and reports[n].reported]
     forced = sorted((r for r in present if r.force), key=lambda r: order[r.node])
     if override is None and forced:
         override = forced[0].node
-    if override is not None:
-        chosen = reports.get(override)
-        if override not in order:
-            return Decision("wait", None, f"operator override names {override}, which is not a galera node")
-        if chosen is None or not chosen.reported:
-            return Decision("wait", None, f"operator override names {override}, which has not reported a position",
-                            (override,))
-        return Decision("bootstrap", override, f"operator override: {override} bootstraps at "
-                        f"{chosen.uuid}:{chosen.seqno} (positions: {_describe(present)})")
+    if override is None:
+        return safe_choice
+    chosen = reports.get(override)
+    if override not in order:
+        return Decision("wait", None, f"{safe_choice.reason}; the operator override names {override}, which is "
+                        "not a galera node", safe_choice.awaited)
+    if chosen is None or not chosen.reported:
+        return Decision("wait", None, f"{safe_choice.reason}; the operator override names {override}, which has "
+                        "not reported a position", safe_choice.awaited + (override,))
+    return Decision("bootstrap", override, f"operator override: {override} bootstraps at {chosen.uuid}:"
+                    f"{chosen.seqno} although the safe rules would wait ({safe_choice.reason})", (), True)
+
+
+def _decide_safely(nodes: list[str], reports: dict[str, NodeReport], fenced: frozenset[str],
+                   online: frozenset[str] | None) -> Decision:
+    """The decision from the data alone (no override): bootstrap only a node provably holding the newest data."""
+    order = {n: i for i, n in enumerate(nodes)}
+    present = [reports[n] for n in nodes if n in reports and reports[n].reported]
     safe = sorted((r for r in present if r.safe_to_bootstrap), key=lambda r: _rank(r, order))
     if safe:
         return Decision("bootstrap", safe[0].node, f"{safe[0].node} has safe_to_bootstrap=1 at "

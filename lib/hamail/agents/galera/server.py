@@ -57,6 +57,13 @@ def wsrep_status(ctx: Context) -> dict[str, str]:
         raise ConfigError(f"check user {credentials(ctx).user!r} cannot log in: {exc}") from None
 
 
+def read_only(ctx: Context) -> bool:
+    """Whether the server refuses writes (read_only=ON, as heartbeat galera checks after promote)."""
+    with connect(ctx) as conn:
+        rows = conn.query("SELECT @@global.read_only")
+    return bool(rows) and str(rows[0][0]) in ("1", "ON")
+
+
 def primary_ok(status: dict[str, str]) -> tuple[bool, str]:
     """Whether a status says Primary, Synced/Donor and ready, and a one-line description."""
     cluster = status.get("wsrep_cluster_status", "?")
