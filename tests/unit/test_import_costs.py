@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """README's start-up claim, measured on every agent executable: "the core imports no enum, dataclasses, typing,
 logging or subprocess on the monitor path; heavy libraries (PyMySQL, pyghmi, lxml) are imported only by the
 actions that use them".
