@@ -5,8 +5,7 @@ node3 runs no galera instance (a location constraint keeps the clone off it, wit
 keeps the partition of a surviving galera node quorate, as corosync's two_node option does on a real two-node
 cluster. A lone Galera node of two has half the votes and no Primary component; two_node_mode lets it bootstrap
 when its peer is gone. The scenarios are ones where that is safe and stays allowed once the peer must also be
-recorded fenced or have left cleanly: the peer was fenced (two_node_mode decides), or it left the Primary
-component cleanly (Galera itself then marks the survivor safe_to_bootstrap, with or without two_node_mode).
+recorded fenced or have left cleanly, with this node's last Primary view proving it is not behind.
 """
 
 import pytest
@@ -61,10 +60,9 @@ def galera2(lab3, tmp_path_factory):
         gl.remove_clone(lab, clone)
     for node in NODES:
         gl.init_node(lab, node)
-    # One update, so that no probe runs on node3 before the constraint exists; resource-discovery=never: node3 is
-    # not in wsrep_cluster_address, and the agent's probe there fails as misconfigured
-    constraint = (f'<rsc_location id="{RSC}-not-node3" rsc="{RSC}-clone" node="node3" score="-INFINITY" '
-                  'resource-discovery="never"/>')
+    # node3 is not in wsrep_cluster_address: Pacemaker still probes there (no resource-discovery=never) and the
+    # probe must say "not running": a 6 would stop the clone on every node, and promoted() below would time out.
+    constraint = f'<rsc_location id="{RSC}-not-node3" rsc="{RSC}-clone" node="node3" score="-INFINITY"/>'
     ok(lab, ["cibadmin", "--modify", "--allow-create", "--scope", "configuration", "-X",
              f"<configuration><resources>{gl.resource_xml(NODES, RSC, two_node_mode='true')}</resources>"
              f"<constraints>{constraint}</constraints></configuration>"], "node1")
@@ -133,27 +131,53 @@ def test_peer_left_cleanly_survivor_restarts_and_bootstraps_alone(galera2):
         heal(lab)
 
 
-def test_peer_fenced_survivor_bootstraps_alone(galera2):
-    """node2 loses power and is fenced: node1, with half the votes, loses its Primary component; its partition
-    keeps Pacemaker quorum and its peer is fenced, so node1 bootstraps again by itself, nothing acknowledged
-    lost; node2 joins it when it returns."""
+def test_peer_fenced_survivor_that_lost_its_view_waits_then_recovers(galera2):
+    """node2 loses power and is fenced; node1, with half the votes, loses its Primary component and Pacemaker
+    stops it cleanly, which removes its gvwstate.dat: node1 can no longer prove that node2 committed nothing
+    after node1's last Primary view, so it waits and says so (heartbeat's two_node_mode bootstraps here; the
+    galera issue's recorded views would make this provable). When node2 returns, recovery loses nothing."""
     lab = galera2
     w = writer(lab, "node1")
     try:
-        marks = gl.log_marks(lab, ["node1"])
+        marks = gl.log_marks(lab, NODES)
         lab.kill_node("node2")
         ok(lab, ["stonith_admin", "--confirm=node2"], "node1")  # the operator checked: node2 is off
-        lab.wait_for(lambda: gl.bootstrapped_since(lab, marks) == ["node1"] and gl.primary(lab, "node1"), 180,
-                     "node1 to bootstrap a Primary component of its own")
-        w.wait_for(len(w.acked()) + 30, timeout=120)            # writes go on on node1 alone
         acked = w.stop()
-        assert gl.wsrep(lab, "node1").get("wsrep_cluster_size") == "1"
-        assert lost(lab, acked, "node1") == []
-        marks = gl.log_marks(lab, NODES)
+        lab.wait_for(lambda: "node2" in (gl.attribute(lab, "node1", f"{RSC}-bootstrap-wait") or ""), 180,
+                     "node1 to say it waits for node2")
+        gl.never_primary(lab, ["node1"], gl.HOLD_S, RSC)
         lab.start_node("node2")
         promoted(lab)
-        assert gl.bootstrapped_since(lab, marks) == []
-        assert lost(lab, acked, "node2") == []
+        assert len(gl.bootstrapped_since(lab, marks)) == 1
+        assert lost(lab, acked, "node1") == [] and lost(lab, acked, "node2") == []
+    finally:
+        w.stop()
+        heal(lab)
+
+
+def test_a_node_that_left_cleanly_never_bootstraps_over_its_peers_later_commits(galera2):
+    """node1 shuts down cleanly, node2 goes on alone and then loses power (and is even confirmed fenced): node1
+    booting alone must wait, because node2 committed after node1 left; when node2 returns it bootstraps and
+    nothing acknowledged is lost (heartbeat-style two_node_mode, "peer offline, partition quorate", lost 491
+    of 526 acknowledged writes in this scenario)."""
+    lab = galera2
+    w = writer(lab, "node2")
+    try:
+        lab.stop_node("node1")
+        w.wait_for(len(w.acked()) + 30)                         # node2 goes on alone
+        lab.kill_node("node2")
+        acked = w.stop()
+        marks = gl.log_marks(lab, NODES)
+        lab.start_node("node1", wait=False)
+        lab.wait_online(120, nodes=["node1", "node3"])
+        ok(lab, ["stonith_admin", "--confirm=node2"], "node1")  # fenced proves node2 is down, not that it is behind
+        lab.wait_for(lambda: "node2" in (gl.attribute(lab, "node1", f"{RSC}-bootstrap-wait") or ""), 180,
+                     "node1 to say it waits for node2")
+        gl.never_primary(lab, ["node1"], gl.HOLD_S, RSC)
+        lab.start_node("node2")
+        promoted(lab)
+        assert gl.bootstrapped_since(lab, marks) == ["node2"]
+        assert lost(lab, acked, "node1") == [] and lost(lab, acked, "node2") == []
     finally:
         w.stop()
         heal(lab)

@@ -110,3 +110,19 @@ def test_an_override_only_ever_ends_a_wait(outage, override, as_attribute):
         assert safe.reason in chosen.reason  # the log says what the override overrode
     else:
         assert not chosen.overridden
+
+
+def test_two_node_mode_trusts_a_fenced_peer_only_when_this_node_did_not_leave_cleanly():
+    """Two nodes: one alone is never Primary, so a peer fenced after this node's last Primary view (which held
+    both) committed nothing after it; a node without a view left cleanly and may be behind: it waits."""
+    nodes = ["node1", "node2"]
+    both = View(GCOMM["node1"][0], 4, frozenset({GCOMM["node1"][0], GCOMM["node2"][0]}))
+    crashed = {"node1": NodeReport("node1", CLUSTER_UUIDS[0], 9, view=both, view_time=1e9)}
+    fenced, online = frozenset({"node2"}), frozenset({"node1"})
+    assert decide(nodes, crashed, fenced=fenced, online=online).action == "wait"
+    chosen = decide(nodes, crashed, fenced=fenced, online=online, two_node=True)
+    assert (chosen.action, chosen.node) == ("bootstrap", "node1")
+    left_cleanly = {"node1": NodeReport("node1", CLUSTER_UUIDS[0], 9, view=None, view_time=None)}
+    assert decide(nodes, left_cleanly, fenced=fenced, online=online, two_node=True).action == "wait"
+    # offline is not fenced: both halves of a split see the other offline
+    assert decide(nodes, crashed, fenced=frozenset(), online=online, two_node=True).action == "wait"

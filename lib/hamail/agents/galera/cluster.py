@@ -193,7 +193,8 @@ def decision(ctx: Context):
     history += [f"{n}:recorded@{when(t)}" for n, t in sorted(recorded.items()) if t]
     online = frozenset(online_now)
     override = ctx.config.force_bootstrap_node or None
-    chosen = decide(nodes, reports, primary_nodes=primary, fenced=fenced, online=online, override=override)
+    chosen = decide(nodes, reports, primary_nodes=primary, fenced=fenced, online=online, override=override,
+                    two_node=ctx.config.two_node_mode)
     if primary:
         # A Primary component exists: an override attribute has done its job (or was never needed).
         for node in (n for n in nodes if reports[n].force):

@@ -273,17 +273,18 @@ def _describe(reports: list[NodeReport]) -> str:
 
 def decide(nodes: list[str], reports: dict[str, NodeReport], *, primary_nodes: tuple[str, ...] = (),
            fenced: frozenset[str] = frozenset(), online: frozenset[str] | None = None,
-           override: str | None = None) -> Decision:
+           override: str | None = None, two_node: bool = False) -> Decision:
     """Which node bootstraps the cluster, or why nobody may yet.
 
     nodes: every Pacemaker node of the Galera cluster (address order); reports: what the nodes published;
     primary_nodes: nodes where an instance runs Promoted (a Primary component exists); fenced: nodes the
     fencing history shows fenced; online: nodes Pacemaker sees online (None: all); override: a node an
-    operator chose (parameter or force attribute), the automated --force-safe-to-bootstrap.
+    operator chose (parameter or force attribute), the automated --force-safe-to-bootstrap; two_node: a
+    two-node Galera cluster (two_node_mode), where one node alone is never a Primary component.
     """
     if primary_nodes:
         return Decision("join", None, f"a Primary component exists on {', '.join(sorted(primary_nodes))}: join it")
-    safe_choice = _decide_safely(nodes, reports, fenced, online)
+    safe_choice = _decide_safely(nodes, reports, fenced, online, two_node and len(nodes) == 2)
     if safe_choice.action != "wait":
         return safe_choice  # an override never replaces a safe decision: left in place it would win over newer data
     order = {n: i for i, n in enumerate(nodes)}
@@ -305,7 +306,7 @@ def decide(nodes: list[str], reports: dict[str, NodeReport], *, primary_nodes: t
 
 
 def _decide_safely(nodes: list[str], reports: dict[str, NodeReport], fenced: frozenset[str],
-                   online: frozenset[str] | None) -> Decision:
+                   online: frozenset[str] | None, two_node: bool = False) -> Decision:
     """The decision from the data alone (no override): bootstrap only a node provably holding the newest data."""
     order = {n: i for i, n in enumerate(nodes)}
     present = [reports[n] for n in nodes if n in reports and reports[n].reported]
@@ -318,7 +319,7 @@ def _decide_safely(nodes: list[str], reports: dict[str, NodeReport], fenced: fro
                         tuple(nodes))
     missing = [n for n in nodes if n not in reports or not reports[n].reported]
     if missing:
-        blocked = _blocking(missing, present, fenced, online)
+        blocked = _blocking(missing, present, fenced, online, two_node)
         if blocked:
             return Decision("wait", None, blocked[1], blocked[0])
     uuids = sorted({r.uuid for r in present if r.uuid and r.uuid != ZERO_UUID and r.seqno != NO_SEQNO})
@@ -358,7 +359,7 @@ def fencing_cutoff(reports: list[NodeReport], margin: float) -> float | None:
 
 
 def _blocking(missing: list[str], present: list[NodeReport], fenced: frozenset[str],
-              online: frozenset[str] | None) -> tuple[tuple[str, ...], str] | None:
+              online: frozenset[str] | None, two_node: bool = False) -> tuple[tuple[str, ...], str] | None:
     """Why the missing nodes must be waited for, or None when all of them provably hold no newer data."""
     unfenced = [n for n in missing if n not in fenced or (online is not None and n in online)]
     if unfenced:
@@ -369,6 +370,10 @@ def _blocking(missing: list[str], present: list[NodeReport], fenced: frozenset[s
     if no_view:
         return (tuple(missing), f"waiting for {', '.join(missing)} (fenced): cannot prove it left before the last "
                 f"Primary view because {', '.join(no_view)} recorded no view (gvwstate.dat)")
+    if two_node:
+        # Two nodes: one alone is never a Primary component, so after the last Primary view this node saw (it
+        # recorded one, so it did not leave cleanly) its peer committed nothing without it; the peer is down.
+        return None
     # View seqnos restart with every bootstrap, so they cannot say which view is newest: take the union
     # of every reporting node's last view. Any member that is not a reporting node may be a missing one.
     members: set[str] = set()
