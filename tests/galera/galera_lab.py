@@ -305,3 +305,22 @@ def quorum_policy(cluster, value: str):
         proc = cluster.run(cluster.first_running(), ["crm_attribute", "-t", "crm_config", "-n", "no-quorum-policy",
                                                      *tail])
         assert proc.returncode == 0, proc.stderr
+
+
+def all_promoted(cluster, nodes, resource: str = "galera", timeout: float = 240) -> None:
+    """Wait until every one of nodes runs a Promoted instance of resource, Synced, all in one component."""
+    def done():
+        current = roles(cluster, resource)
+        if any(current.get(n) != "Promoted" for n in nodes):
+            return None
+        status = [wsrep(cluster, n) for n in nodes]
+        return all(s.get("wsrep_local_state_comment") == "Synced" and s.get("wsrep_cluster_size") == str(len(nodes))
+                   for s in status) or None
+    cluster.wait_for(done, timeout, f"{resource} on {list(nodes)} Promoted, Synced, in one component")
+
+
+def ok(cluster, argv, node: str | None = None):
+    """Run a command inside a node (the first running by default) and insist that it succeeds."""
+    proc = cluster.run(node or cluster.first_running(), argv)
+    assert proc.returncode == 0, (argv, proc.stdout, proc.stderr)
+    return proc

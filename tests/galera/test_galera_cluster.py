@@ -15,21 +15,10 @@ NODES = ["node1", "node2", "node3"]
 
 def all_promoted(lab, timeout=240, nodes=NODES):
     """Wait until every one of nodes runs a Promoted instance that is Primary and Synced, all in one component."""
-    def done():
-        roles = gl.roles(lab)
-        if any(roles.get(n) != "Promoted" for n in nodes):
-            return None
-        status = [gl.wsrep(lab, n) for n in nodes]
-        return all(s.get("wsrep_local_state_comment") == "Synced" and s.get("wsrep_cluster_size") == str(len(nodes))
-                   for s in status) or None
-    lab.wait_for(done, timeout, f"galera instances on {nodes} Promoted, Synced, in one component")
+    gl.all_promoted(lab, nodes, timeout=timeout)
 
 
-def ok(lab, argv, node=None):
-    """Run a command inside a node (the first running by default) and insist that it succeeds."""
-    proc = lab.run(node or lab.first_running(), argv)
-    assert proc.returncode == 0, (argv, proc.stdout, proc.stderr)
-    return proc
+ok = gl.ok
 
 
 def force_parameter(lab):

@@ -18,21 +18,10 @@ RSC = "gal2"
 
 def promoted(lab, nodes=NODES, timeout=240):
     """Wait until the instances on nodes are Promoted, Synced and in one component of len(nodes)."""
-    def done():
-        roles = gl.roles(lab, RSC)
-        if any(roles.get(n) != "Promoted" for n in nodes):
-            return None
-        status = [gl.wsrep(lab, n) for n in nodes]
-        return all(s.get("wsrep_local_state_comment") == "Synced" and s.get("wsrep_cluster_size") == str(len(nodes))
-                   for s in status) or None
-    lab.wait_for(done, timeout, f"{RSC} on {nodes} Promoted, Synced, in one component")
+    gl.all_promoted(lab, nodes, RSC, timeout)
 
 
-def ok(lab, argv, node=None):
-    """Run a command inside a node (the first running by default) and insist that it succeeds."""
-    proc = lab.run(node or lab.first_running(), argv)
-    assert proc.returncode == 0, (argv, proc.stdout, proc.stderr)
-    return proc
+ok = gl.ok
 
 
 def lost(lab, acked, node):

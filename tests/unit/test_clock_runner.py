@@ -8,6 +8,7 @@ import time
 import pytest
 
 from hamail.system.clock import Deadline, DeadlineExceeded, FakeClock, SystemClock, poll
+from hamail.system import proc as procfs
 from hamail.system.runner import (CommandNotFound, CommandRunner, CommandTimeout, FakeRunner, RecordingRunner,
                                   UnexpectedCommand)
 from hamail.secret import Secret
@@ -65,15 +66,6 @@ def test_runner_passes_secrets_on_stdin_only():
     assert len(runner.invocations) == 1  # refused before anything was started
 
 
-def state_of(pid: int) -> str | None:
-    """The state letter in /proc/<pid>/stat (Z: exited, not reaped), None once the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
-
-
 def test_runner_kills_the_whole_group_at_the_deadline(tmp_path):
     pidfile = tmp_path / "background.pid"
     start = time.monotonic()
@@ -84,11 +76,11 @@ def test_runner_kills_the_whole_group_at_the_deadline(tmp_path):
             CommandRunner().run(["sh", "-c", f"sleep 30 & echo $! > {pidfile}; sleep 30"], deadline=deadline)
         assert time.monotonic() - start < 5  # the deadline's contract, generous for a loaded machine
         background = int(pidfile.read_text())
-        poll(Deadline.after(5, SystemClock()), lambda: state_of(background) in (None, "Z", "X") or None,
+        poll(Deadline.after(5, SystemClock()), lambda: not procfs.alive(background) or None,
              what=f"the background sleep {background} to die with its group")
     finally:
         # a runner that left it behind: stop it by the pid the test's command reported
-        if pidfile.exists() and state_of(int(pidfile.read_text())) not in (None, "Z", "X"):
+        if pidfile.exists() and procfs.alive(int(pidfile.read_text())):
             os.kill(int(pidfile.read_text()), signal.SIGKILL)
 
 

@@ -8,6 +8,7 @@ import subprocess
 
 from lxml import etree
 
+from hamail.system import proc as procfs
 from hamail.system.clock import Deadline, poll
 from testlib import ROOT
 
@@ -29,15 +30,6 @@ def run(path, action, interval=0, **params):
     env.update({f"OCF_RESKEY_{k}": v for k, v in params.items()})
     return subprocess.run(["/usr/bin/python3", "-S", str(path), action], env=env, capture_output=True, text=True,
                           timeout=30)
-
-
-def state_of(pid: int) -> str | None:
-    """The state letter in /proc/<pid>/stat (Z: exited, not reaped), None once the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
 
 
 def test_readme_example_agent_follows_the_contract(tmp_path):
@@ -75,11 +67,11 @@ def test_readme_example_starts_and_stops_its_daemon(tmp_path):
     pid = int((tmp_path / "exampled.pid").read_text()) if (tmp_path / "exampled.pid").exists() else None
     try:
         assert started.returncode == 0 and pid is not None, started.stderr
-        assert state_of(pid) in ("S", "R")
+        assert procfs.stat(pid).state in ("S", "R")
         assert run(path, "monitor", interval=10000, **params).returncode == 0
         assert run(path, "stop", **params).returncode == 0
-        poll(Deadline.after(10), lambda: state_of(pid) in (None, "Z", "X") or None, what="exampled to exit")
+        poll(Deadline.after(10), lambda: not procfs.alive(pid) or None, what="exampled to exit")
         assert run(path, "monitor", interval=10000, **params).returncode == 7
     finally:
-        if pid is not None and state_of(pid) not in (None, "Z", "X"):
+        if pid is not None and procfs.alive(pid):
             os.kill(pid, signal.SIGKILL)
