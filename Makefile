@@ -29,7 +29,7 @@ test: deps
 
 # Only the tests that need no cluster, database or namespace: seconds, for editing loops.
 test-fast:
-	HAMAIL_NO_CLUSTER=1 $(PYTHON) -m pytest -q tests/unit tests/core
+	HAMAIL_NO_CLUSTER=1 $(PYTHON) -m pytest -q -m 'not cluster' tests/unit tests/core
 
 # Our agents against the Debian-installed upstream agents, alternately in one run: bench/RESULTS.md
 # (BENCH=galera runs one module and only prints).

@@ -30,7 +30,7 @@ from agent_support import LoopLab, NetPair, sh  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for loop devices, mounts and namespaces")
 
-UPSTREAM = pathlib.Path("/usr/lib/ocf/resource.d/heartbeat")
+UPSTREAM = pathlib.Path("/usr/lib/ocf/resource.d")
 ACTIONS = ("probe", "validate-all", "start", "stop")
 REASON = "ocf-exit-reason:"
 
@@ -63,6 +63,27 @@ def _fs(lab, **extra):
 
 def _ip(lab, **extra):
     return {"ip": "192.0.2.50", **extra}
+
+
+def _gal(lab, **extra):
+    base = {"binary": "/usr/sbin/mariadbd", "config": str(lab.cnf), "datadir": str(lab.datadir),
+            "pid": str(lab.base / "mysqld.pid"), "socket": str(lab.base / "mysqld.sock"),
+            "log": str(lab.base / "error.log"), "wsrep_cluster_address": "gcomm://node1,n2,n3"}
+    base.update(extra)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def _garbd(lab, **extra):
+    base = {"binary": "/usr/bin/garbd", "wsrep_cluster_address": "gcomm://n1:4567,n2:4567",
+            "wsrep_cluster_name": "hmsbs", "pid": str(lab.base / "garbd.pid"), "log": str(lab.base / "garbd.log")}
+    base.update(extra)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+# What Pacemaker 2.1 passes a promotable clone's instances (seen in an environment dump on the lab): both
+# spellings of promoted-max, never `promotable` itself; a plain clone's instances get clone_max only.
+PROMOTABLE_PAIR = {"clone_max": "2", "promoted_max": "1", "master_max": "1", "notify": "true"}
+PROMOTABLE_GALERA = {"clone_max": "3", "promoted_max": "3", "master_max": "3", "notify": "true", "on_node": "node1"}
 
 
 # Why ours differs, where the reason is shared by several rows.
@@ -181,6 +202,94 @@ TABLE = [
     Row("Dummy", "state is a directory", lambda lab: {"state": str(lab.base)}, (7, 0, 0, 0), ours=(6, 6, 6, 0),
         why="upstream's start touches the directory and answers 0, and every monitor after it reports stopped: "
             "the resource can never run; ours refuses the configuration"),
+    # ---------------------------------------------------------------- Stateful (pacemaker's)
+    Row("Stateful", "good, default state", lambda lab: {}, (7, 0, 0, 0), meta=PROMOTABLE_PAIR),
+    Row("Stateful", "state given", lambda lab: {"state": str(lab.base / "stateful.state")}, (7, 0, 0, 0),
+        meta=PROMOTABLE_PAIR),
+    Row("Stateful", "state directory absent", lambda lab: {"state": str(lab.base / "nosuchdir" / "s.state")},
+        (7, 0, 0, 0), local=True, meta=PROMOTABLE_PAIR),
+    Row("Stateful", "envfile and notify_delay", lambda lab: {"envfile": str(lab.base / "stateful.env"),
+                                                            "notify_delay": "1"}, (7, 0, 0, 0),
+        meta=PROMOTABLE_PAIR),
+    # ---------------------------------------------------------------- galera
+    # start needs a running Pacemaker (both agents publish node attributes): a start that gets past validation is
+    # not run here (tests/galera runs it on real clusters); every refused configuration is refused before that.
+    Row("galera", "good", lambda lab: _gal(lab), (7, 0, None, 0), meta=PROMOTABLE_GALERA),
+    Row("galera", "wsrep_cluster_address unset", lambda lab: _gal(lab, wsrep_cluster_address=None), (7, 6, 6, 0),
+        ours=(6, 6, 6, 0), meta=PROMOTABLE_GALERA,
+        why="a required parameter missing is wrong on every node: ours says so at the probe too (upstream's probe "
+            "answers 'not running' for any invalid configuration)"),
+    Row("galera", "this node not in the address", lambda lab: _gal(lab, wsrep_cluster_address="gcomm://n2,n3"),
+        (7, 0, None, 0), ours=(7, 5, 5, 0), local=True, meta=PROMOTABLE_GALERA,
+        why="no galera instance may run on a node outside the address (an arbitrator or mail node beside the "
+            "database nodes): OCF_ERR_INSTALLED keeps the instance off this node only, at validate-all already"),
+    Row("galera", "binary absent on this node", lambda lab: _gal(lab, binary=str(lab.base / "no-mysqld")),
+        (7, 5, 5, 0), local=True, meta=PROMOTABLE_GALERA),
+    Row("galera", "config absent on this node", lambda lab: _gal(lab, config=str(lab.base / "no.cnf")),
+        (7, 5, 5, 0), local=True, meta=PROMOTABLE_GALERA),
+    Row("galera", "datadir absent on this node", lambda lab: _gal(lab, datadir=str(lab.base / "nodata")),
+        (7, 5, 5, 0), local=True, meta=PROMOTABLE_GALERA),
+    Row("galera", "user absent on this node", lambda lab: _gal(lab, user="hmsbsnosuchuser"), (7, 5, 5, 0),
+        local=True, meta=PROMOTABLE_GALERA),
+    Row("galera", "group absent on this node", lambda lab: _gal(lab, group="hmsbsnosuchgroup"), (7, 5, 5, 0),
+        local=True, meta=PROMOTABLE_GALERA),
+    Row("galera", "client_binary absent", lambda lab: _gal(lab, client_binary=str(lab.base / "no-mysql")),
+        (7, 5, 5, 0), ours=(7, 0, None, 0), meta=PROMOTABLE_GALERA,
+        why="ours never runs the client (it talks to the server with PyMySQL over the socket), so a missing "
+            "client is no reason to keep the database off this node"),
+    Row("galera", "not a promotable clone", lambda lab: _gal(lab), (7, 0, 6, 0), ours=(6, 6, 6, 0),
+        meta={"clone_max": "3", "on_node": "node1"},
+        why="a galera instance that can never be promoted never runs the server: ours says so at validate-all "
+            "(pcs --agent-validation) and at the probe, naming the clone meta to set; upstream only at start"),
+    Row("galera", "a primitive, not a clone", lambda lab: _gal(lab, crm_feature_set="3.16.1"), (7, 0, 6, 0),
+        ours=(6, 6, 6, 0), meta={"on_node": "node1"},
+        why="a galera primitive is never promoted, so it never runs the server: ours says so at validate-all and "
+            "at the probe (Pacemaker passes crm_feature_set to every agent it runs), naming the clone to make"),
+    Row("galera", "promoted-max below the node count", lambda lab: _gal(lab), (7, 0, None, 0), ours=(6, 6, 6, 0),
+        meta={**PROMOTABLE_GALERA, "promoted_max": "1", "master_max": "1"},
+        why="with promoted-max 1 only one of the three nodes ever runs the server (the others wait Unpromoted "
+            "forever, with upstream too): ours refuses it, naming the meta attribute to set"),
+    Row("galera", "credentials_file readable by others", lambda lab: _gal(lab, credentials_file=str(lab.open_creds)),
+        (7, 0, None, 0), ours=(6, 6, 6, 0), meta=PROMOTABLE_GALERA,
+        why="a password file others can read is refused on every action (upstream has no such parameter and "
+            "ignores it)"),
+    Row("galera", "several problems", lambda lab: _gal(lab, sync_allowance="soon", view_change_time="later",
+                                                       enable_creation="perhaps"),
+        (7, 0, None, 0), ours=(6, 6, 6, 0), meta=PROMOTABLE_GALERA,
+        names=["sync_allowance", "view_change_time", "enable_creation"],
+        why="upstream 4.12 has no sync_allowance or view_change_time and reads enable_creation only when it "
+            "finds an empty datadir: ours refuses all three at once, naming each"),
+    Row("galera", "malformed cluster_host_map", lambda lab: _gal(lab, cluster_host_map="node1"),
+        (7, 0, None, 0), ours=(6, 6, 6, 0), meta=PROMOTABLE_GALERA,
+        why="upstream 4.12 reads cluster_host_map only when it needs a name (it then finds none and fails "
+            "later); the map is the same on every node, so ours refuses it at once"),
+    # ---------------------------------------------------------------- garbd
+    # A start that passes validation needs a Primary component to join (tests/galera/test_garbd_agent.py).
+    Row("garbd", "good", lambda lab: _garbd(lab), (7, 0, None, 0)),
+    Row("garbd", "binary /usr/sbin/garbd (upstream's default)", lambda lab: _garbd(lab, binary="/usr/sbin/garbd"),
+        (5, 5, 5, 0),
+        ours=(7, 0, None, 0), warns=["binary"],
+        why="upstream's default /usr/sbin/garbd does not exist on Debian (galera-arbitrator-4 installs "
+            "/usr/bin/garbd), so upstream refuses its own default everywhere; ours uses garbd from PATH and warns"),
+    Row("garbd", "binary absent on this node", lambda lab: _garbd(lab, binary=str(lab.base / "no-garbd")),
+        (5, 5, 5, 0), ours=(7, 5, 5, 0), local=True,
+        why="software missing on this node: ours' probe says not running (upstream's 5 from a probe stops the "
+            "resource on every node)"),
+    Row("garbd", "address without ports", lambda lab: _garbd(lab, wsrep_cluster_address="gcomm://n1,n2"),
+        (6, 6, 6, 0), ours=(7, 0, None, 0),
+        why="ours gives garbd Galera's default port 4567 where none is spelled out, as the database nodes "
+            "themselves assume; upstream refuses the address the galera resource beside it accepts"),
+    Row("garbd", "wsrep_cluster_address unset", lambda lab: _garbd(lab, wsrep_cluster_address=None),
+        (6, 6, 6, 0)),
+    Row("garbd", "wsrep_cluster_name unset", lambda lab: _garbd(lab, wsrep_cluster_name=None), (6, 6, 6, 0)),
+    Row("garbd", "user absent on this node", lambda lab: _garbd(lab, user="hmsbsnosuchuser"), (5, 5, 5, 0),
+        ours=(7, 5, 5, 0), local=True,
+        why="a user missing on this node: ours' probe says not running (upstream's 5 from a probe stops the "
+            "resource on every node)"),
+    Row("garbd", "group absent on this node", lambda lab: _garbd(lab, group="hmsbsnosuchgroup"), (5, 5, 5, 0),
+        ours=(7, 5, 5, 0), local=True,
+        why="a group missing on this node: ours' probe says not running (upstream's 5 from a probe stops the "
+            "resource on every node)"),
 ]
 
 
@@ -260,17 +369,61 @@ class DirLab:
         pass
 
 
-LABS = {"Filesystem": FsLab, "IPaddr2": NetLab, "Dummy": DirLab}
+class NodeDirLab(DirLab):
+    """A directory for state files, the agents run inside the 1-node lab cluster's node: both Stateful agents
+    publish promotion scores, and Pacemaker's tools need a running cluster to take them."""
+
+    def __init__(self, base, cluster):
+        super().__init__(base)
+        self.prefix = ("nsenter", "-t", str(cluster.init_pid(cluster.nodes[0])), "-a", "--")
+
+
+class DbLab(NodeDirLab):
+    """An option file, a data directory and a credentials file others can read, for galera, whose agents run
+    inside the lab's node (both withdraw node attributes at stop)."""
+
+    def __init__(self, base, cluster):
+        super().__init__(base, cluster)
+        self.cnf = self.base / "my.cnf"
+        self.cnf.write_text("[mysqld]\n")
+        self.datadir = self.base / "data"
+        self.datadir.mkdir()
+        self.open_creds = self.base / "open.cnf"
+        self.open_creds.write_text("[client]\nuser = check\npassword = not-so-secret\n")
+        self.open_creds.chmod(0o644)
+
+    def residue(self, mounts, rsctmp):
+        """Processes or pid files a stop left behind."""
+        return sorted(str(p) for p in self.base.glob("*.pid"))
+
+
+class ArbLab(DirLab):
+    """A directory for garbd's pid file and log."""
+
+    def residue(self, mounts, rsctmp):
+        """A pid file a stop left behind."""
+        return sorted(str(p) for p in self.base.glob("*.pid"))
+
+
+LABS = {"Filesystem": FsLab, "IPaddr2": NetLab, "Dummy": DirLab, "Stateful": NodeDirLab, "galera": DbLab,
+        "garbd": ArbLab}
+# Where each upstream twin lives: heartbeat's agents, and pacemaker's Stateful.
+TWINS = {"Filesystem": "heartbeat", "IPaddr2": "heartbeat", "Dummy": "heartbeat", "galera": "heartbeat",
+         "garbd": "heartbeat", "Stateful": "pacemaker"}
 
 
 @pytest.fixture(scope="module")
-def labs(tmp_path_factory):
+def labs(tmp_path_factory, request):
     """One lab per agent, made on first use, torn down at the end of the module."""
     made = {}
 
     def get(agent):
         if agent not in made:
-            made[agent] = LABS[agent](tmp_path_factory.mktemp(f"sbs-{agent}"))
+            base = tmp_path_factory.mktemp(f"sbs-{agent}")
+            if issubclass(LABS[agent], NodeDirLab):
+                made[agent] = LABS[agent](base, request.getfixturevalue("cluster1"))
+            else:
+                made[agent] = LABS[agent](base)
         return made[agent]
     try:
         yield get
@@ -289,10 +442,13 @@ class Result:
 def job(which, row, action, params, lab, rsctmp):
     """One action of upstream's agent or ours ('upstream'/'ours') with the row's inputs, as pacemaker-execd runs it."""
     op = "monitor" if action == "probe" else action
-    program = [str(UPSTREAM / row.agent)] if which == "upstream" else [NODE_PYTHON, str(AGENTS / row.agent)]
+    upstream = which == "upstream"
+    program = [str(UPSTREAM / TWINS[row.agent] / row.agent)] if upstream else [NODE_PYTHON, str(AGENTS / row.agent)]
+    # HA_VARRUN: pacemaker's Stateful keeps its default state file there (ocf-directories lets it be set)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "OCF_ROOT": "/usr/lib/ocf", "OCF_RA_VERSION_MAJOR": "1",
            "OCF_RA_VERSION_MINOR": "1", "OCF_RESOURCE_INSTANCE": f"sbs-{row.agent}", "OCF_RESOURCE_TYPE": row.agent,
-           "OCF_RESOURCE_PROVIDER": "heartbeat" if which == "upstream" else "hamail", "HA_RSCTMP": str(rsctmp),
+           "OCF_RESOURCE_PROVIDER": TWINS[row.agent] if upstream else "hamail", "HA_RSCTMP": str(rsctmp),
+           "HA_VARRUN": f"{rsctmp}/",
            "OCF_RESKEY_CRM_meta_timeout": "20000", "OCF_RESKEY_CRM_meta_interval": "0"}
     env.update({f"OCF_RESKEY_{k}": str(v) for k, v in params.items()})
     env.update({f"OCF_RESKEY_CRM_meta_{k}": str(v) for k, v in row.meta.items()})
@@ -329,14 +485,20 @@ def reason(result):
     return lines[-1] if lines else ""
 
 
-@pytest.mark.parametrize("row", TABLE, ids=repr)
+def _params():
+    """The rows as pytest parameters; those needing a cluster are marked (make test-fast leaves them out)."""
+    return [pytest.param(row, id=repr(row), marks=[pytest.mark.cluster] if issubclass(LABS[row.agent], NodeDirLab) else [])
+            for row in TABLE]
+
+
+@pytest.mark.parametrize("row", _params())
 def test_side_by_side(row, labs, tmp_path):
     lab = labs(row.agent)
     seen = observe(row, lab, tmp_path / "rsc")
     upstream, ours = codes(seen["upstream"]), codes(seen["ours"])
     detail = {w: {a: (r.returncode, r.stderr[-600:]) for a, r in res.items() if r is not None}
               for w, res in seen.items()}
-    assert (upstream, ours) == (row.upstream, row.ours), detail
+    assert (upstream, ours) == (row.upstream, row.ours), f"upstream {upstream}, ours {ours}: {detail}"
     validate = seen["ours"]["validate-all"]
     for name in row.warns:
         warned = [line for line in validate.stderr.splitlines() if "WARNING" in line and name in line]
@@ -350,7 +512,10 @@ def test_side_by_side(row, labs, tmp_path):
 def test_the_table_keeps_the_rules():
     """Every agent with an upstream twin has rows; ours differs only with a reason; no probe of ours answers 5 or 6
     for a condition of this node (Pacemaker would stop the resource on every node); rows are unique."""
-    assert {row.agent for row in TABLE} == {p.name for p in UPSTREAM.iterdir() if p.name in LABS} == set(LABS)
+    ours = {p.name for p in AGENTS.iterdir()}
+    twins = {name for name in ours if (UPSTREAM / "heartbeat" / name).exists() or (UPSTREAM / "pacemaker" / name).exists()}
+    assert {row.agent for row in TABLE} == twins == set(LABS) == set(TWINS)
+    assert all((UPSTREAM / where / name).is_file() for name, where in TWINS.items())
     unjustified = [row for row in TABLE if row.ours != row.upstream and not row.why.strip()]
     assert unjustified == []
     needless = [row for row in TABLE if row.ours == row.upstream and row.why]

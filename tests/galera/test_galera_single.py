@@ -129,7 +129,9 @@ def test_crash_recovery_uses_wsrep_recover(node):
     ({"wsrep_cluster_address": "gcomm://nodeX,nodeY"}, "monitor", 7, ""),
     ({"cluster_host_map": "node1:gal1;node9:gal9"}, "start", 6, "cluster_host_map"),
     ({"cluster_host_map": "node1"}, "start", 6, "cluster_host_map"),
-    ({"datadir": "/var/lib/hamail-lab-node/nowhere"}, "start", 6, "datadir"),
+    # Missing on this node only (its disk): 5 keeps the instance off this node; 6 would stop it everywhere.
+    ({"datadir": "/var/lib/hamail-lab-node/nowhere"}, "start", 5, "datadir"),
+    ({"datadir": "/var/lib/hamail-lab-node/nowhere"}, "monitor", 7, ""),
     ({"binary": "/usr/sbin/no-such-mariadbd"}, "start", 5, "not installed"),
     ({"credentials_file": "/var/lib/hamail-lab-node/galera/creds-open"}, "start", 6, "0600"),
 ])

@@ -99,22 +99,60 @@ SPEC = AgentSpec(
 
 
 def validate(ctx: Context) -> None:
-    """Checks beyond types: address and host map, files this node needs."""
-    cluster.names(ctx)
+    """Checks beyond types: address and host map, the clone it runs in, files and accounts this node needs."""
+    nodes, _, _ = cluster.names(ctx)
     cfg = ctx.config
+    if cfg.credentials_file:
+        server.credentials(ctx)  # a readable-by-others or malformed file is a configuration error on every action
+    _check_clone(ctx, len(nodes))
+    # What follows is a fact about this node (NotInstalled): the instance is kept off this node only.
     if ctx.runner.find(cfg.binary) is None:
         raise NotInstalled(f"server binary {cfg.binary} is not installed or not executable")
     if not os.path.isfile(cfg.config):
         raise NotInstalled(f"config file {cfg.config} does not exist")
     if not os.path.isdir(cfg.datadir) and not cfg.enable_creation:
-        raise ConfigError(f"datadir {cfg.datadir} does not exist (set enable_creation=true to create it)")
-    if cfg.credentials_file:
-        server.credentials(ctx)  # a readable-by-others or malformed file is a configuration error on every action
+        raise NotInstalled(f"datadir {cfg.datadir} does not exist on this node (set enable_creation=true to "
+                           "create it)")
+    import grp
     import pwd
     try:
         pwd.getpwnam(cfg.user)
     except KeyError:
-        raise ConfigError(f"user {cfg.user} does not exist") from None
+        raise NotInstalled(f"user {cfg.user} does not exist on this node") from None
+    try:
+        grp.getgrnam(cfg.group)
+    except KeyError:
+        raise NotInstalled(f"group {cfg.group} does not exist on this node") from None
+
+
+def _check_clone(ctx: Context, count: int) -> None:
+    """Refuse a clone that can never run the cluster: not promotable, or fewer Promoted instances than nodes.
+
+    Pacemaker passes a clone's meta attributes to every action (a promotable clone's include promoted_max and
+    master_max, a plain clone's only clone_max) and crm_feature_set to every agent; an agent run by hand
+    (ocf-tester, an operator) has neither and is not checked.
+    """
+    env = ctx.env
+    if not env.meta("clone_max") and not env.raw.get("OCF_RESKEY_crm_feature_set"):
+        return
+    name = env.clone_base
+    fix_crm = f"crm configure clone {name}-clone {name} meta promotable=true promoted-max={count} notify=true"
+    fix_pcs = f"pcs resource promotable {name} promoted-max={count} notify=true"
+    promotable = (env.meta("promotable").lower() in ("true", "1", "yes", "on") or env.meta("promoted_max")
+                  or env.meta("master_max"))
+    if not env.meta("clone_max") or not promotable:
+        raise ConfigError(f"galera must run as a promotable clone (the server runs only in Promoted "
+                          f"instances): {fix_pcs} (crm: {fix_crm})")
+    promoted = env.meta("promoted_max") or env.meta("master_max") or "1"
+    try:
+        promoted_max = int(promoted)
+    except ValueError:
+        promoted_max = 0
+    if promoted_max < count:
+        raise ConfigError(f"promoted-max is {promoted} but wsrep_cluster_address names {count} nodes: only "
+                          f"{promoted} of them would ever run the server; set promoted-max={count} "
+                          f"(pcs resource meta {name}-clone promoted-max={count}; crm resource meta "
+                          f"{name}-clone set promoted-max {count})")
 
 
 # ------------------------------------------------------------------------------ actions

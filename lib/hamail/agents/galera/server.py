@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from hamail.ocf import ConfigError, Context, OCFError, OCFExit
+from hamail.ocf import ConfigError, Context, NotInstalled, OCFError, OCFExit
 from hamail.system import proc
 
 __all__ = ["JOINING", "DONOR", "JOINED", "SYNCED", "credentials", "pid", "connect", "wsrep_status", "primary_ok",
@@ -93,9 +93,11 @@ def prepare_dirs(ctx: Context) -> None:
     if os.path.isdir(os.path.join(cfg.datadir, "mysql")):
         return
     if not cfg.enable_creation:
+        # A fact about this node's disk: keep the instance off this node only (a 6 stops it everywhere).
         if not os.path.isdir(cfg.datadir):
-            raise ConfigError(f"datadir {cfg.datadir} does not exist")
-        raise ConfigError(f"datadir {cfg.datadir} holds no database (set enable_creation=true to create one)")
+            raise NotInstalled(f"datadir {cfg.datadir} does not exist on this node")
+        raise NotInstalled(f"datadir {cfg.datadir} holds no database on this node (set enable_creation=true to "
+                           "create one)")
     os.makedirs(cfg.datadir, mode=0o750, exist_ok=True)
     os.chown(cfg.datadir, uid, gid)
     ctx.log.info("enable_creation: initialising %s", cfg.datadir)
