@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Bench rows of ocf:hamail:galera: the Promoted monitor on one running Galera node, and the time a 3-node lab
-takes from a power loss of all nodes to a Primary accepting writes, ours vs heartbeat galera.
+"""Bench rows of ocf:hamail:galera: the Promoted monitor on one running Galera node, and the cluster rows of a
+3-node lab, ours vs heartbeat galera: first formation, one node killed and back, a power loss of all nodes (to
+a Primary accepting writes, and to all three Promoted and Synced).
 
-The power-loss row is one sequential run on one 3-node lab: ours, heartbeat, ours, heartbeat, ... (RUNS each),
-every run from freshly initialised datadirs, with the scenario of tests/galera/test_galera_heartbeat_recovery.py
-(a writer on node1, all three nodes killed, the seconds until a node accepts a write, no acknowledged commit
-lost); the row shows the medians, and each run's value is listed under the table."""
+The cluster rows come from one sequential run on one 3-node lab: ours, heartbeat, ours, heartbeat, ... (RUNS
+each), every run from freshly initialised datadirs: the clone created (formation), node3 killed and booted, then
+the scenario of tests/galera/test_galera_heartbeat_recovery.py (a writer on node1, all three nodes killed, no
+acknowledged commit lost); the rows show the medians, and each run's value is listed under the table."""
 
 import os
 import pathlib
@@ -97,15 +98,21 @@ class BenchNode:
 
 
 def cases() -> list:
-    """Promoted monitor (depth 0) of both agents against the same running node; the 3-node power-loss scenario."""
+    """Promoted monitor (depth 0) of both agents against the same running node; the 3-node cluster rows."""
     node = BenchNode()
+    scenario = Scenario()
     # Executed as pacemaker-execd does: through its #! line (/usr/bin/python3 -S), as heartbeat's through /bin/bash.
     ours = agent_argv(ROOT / "agents" / "galera") + ["monitor"]
     theirs = agent_argv(HEARTBEAT) + ["monitor"]
     return [Case("galera", "monitor (Promoted)", ours, theirs, env_ours=node.env(False), env_upstream=node.env(True),
                  setup=node.start, teardown=node.stop, repeat=30, target=0.7, expect_rc=8),
-            Case("galera", f"power loss: all 3 nodes killed -> Primary accepting writes (3-node lab, {RUNS} "
-                 "alternating runs each, median)", None, None, once=power_loss_recovery)]
+            *(Case("galera", f"{title} (3-node lab, {RUNS} alternating runs each, median)", None, None,
+                   once=lambda row=row: scenario.row(row), target=target)
+              for row, title, target in (
+                  ("formation", "first formation: clone created -> all 3 Promoted and Synced", 0.7),
+                  ("one killed", "one node killed -> back, Promoted and Synced", 0.7),
+                  ("power loss: write", "power loss: all 3 nodes killed -> Primary accepting writes", None),
+                  ("power loss: all", "power loss: all 3 nodes killed -> all 3 Promoted and Synced", 0.7)))]
 
 
 def _scenario():
@@ -129,8 +136,26 @@ def _lab3():
     return Cluster(workdir / "cluster3", **spec, checkout=ROOT), True
 
 
-def _one_run(lab, gl, recovery, provider: str, number: int, tmp: pathlib.Path) -> float:
-    """Fresh datadirs, the clone of one agent Promoted everywhere, then the power loss: seconds to a write."""
+ROWS = ("formation", "one killed", "power loss: write", "power loss: all")
+
+
+def _all_synced(lab, gl, clone, nodes, socket) -> bool:
+    """Every node Promoted (crm_mon) and its server Primary and Synced."""
+    if not all(gl.roles(lab, clone).get(n) == "Promoted" for n in nodes):
+        return False
+    for node in nodes:
+        proc = gl.sql(lab, node, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_status', "
+                      "'wsrep_local_state_comment')", timeout=10, socket=socket)
+        values = dict(line.split("\t", 1) for line in proc.stdout.splitlines() if "\t" in line)
+        if (values.get("wsrep_cluster_status"), values.get("wsrep_local_state_comment")) != ("Primary", "Synced"):
+            return False
+    return True
+
+
+def _one_run(lab, gl, recovery, provider: str, number: int, tmp: pathlib.Path) -> dict:
+    """Fresh datadirs, then for one agent: {row: seconds} for first formation (clone created -> all Promoted and
+    Synced), one node killed (-> booted again and Promoted and Synced), and a power loss of all three (-> a
+    write accepted; -> all Promoted and Synced)."""
     nodes = recovery.NODES
     for node in nodes:
         gl.init_node(lab, node)
@@ -140,14 +165,18 @@ def _one_run(lab, gl, recovery, provider: str, number: int, tmp: pathlib.Path) -
             cnf + f"wsrep_cluster_address=gcomm://{','.join(nodes)}\n")
     clone, values, socket = (("galera", None, f"{gl.RUN}/mysqld.sock") if provider == "hamail"
                              else ("hb", recovery.hb_values(), recovery.HB_SOCKET))
+    from hamail_lab.hostsys import wait_for as poll  # short pauses: each pause is an error of the measure
+    synced = lambda: _all_synced(lab, gl, clone, nodes, socket) or None  # noqa: E731
+    out = {}
+    began = time.monotonic()
     proc = lab.run("node1", ["cibadmin", "--create", "-o", "resources", "-X",
                              gl.resource_xml(nodes, clone, provider, values)])
     if proc.returncode != 0:
         raise BenchFailure(f"{provider} run {number}: creating the clone failed", ["cibadmin", "--create"],
                            proc.returncode, proc.stderr)
     try:
-        lab.wait_for(lambda: all(gl.roles(lab, clone).get(n) == "Promoted" for n in nodes) or None, 300,
-                     f"{clone} Promoted everywhere")
+        poll(synced, 300, f"{clone} Promoted and Synced everywhere", max_interval=0.3)
+        out["formation"] = time.monotonic() - began
         made = gl.sql(lab, "node1", "CREATE DATABASE IF NOT EXISTS hamail_test;"
                       "CREATE TABLE IF NOT EXISTS hamail_test.counter (id INT PRIMARY KEY);"
                       "CREATE TABLE IF NOT EXISTS hamail_test.probe (id INT AUTO_INCREMENT PRIMARY KEY)",
@@ -155,18 +184,41 @@ def _one_run(lab, gl, recovery, provider: str, number: int, tmp: pathlib.Path) -
         if made.returncode != 0:
             raise BenchFailure(f"{provider} run {number}: creating the tables failed", ["mariadb"], made.returncode,
                                made.stderr)
+        began = time.monotonic()
+        lab.kill_node("node3")
+        lab.start_node("node3", wait=False)
+        poll(synced, 300, f"{clone}: node3 Promoted and Synced again", max_interval=0.3)
+        out["one killed"] = time.monotonic() - began
         # recover() asserts that no acknowledged commit is missing after the recovery.
-        return recovery.recover(lab, clone, socket, tmp)
+        out["power loss: write"] = recovery.recover(lab, clone, socket, tmp)
+        began = time.monotonic() - out["power loss: write"]  # the moment of the power loss
+        poll(synced, 300, f"{clone} Promoted and Synced everywhere after the power loss", max_interval=0.3)
+        out["power loss: all"] = time.monotonic() - began
+        return out
     finally:
         lab.heal()
         gl.remove_clone(lab, f"{clone}-clone")
 
 
-def power_loss_recovery() -> tuple:
-    """On one 3-node lab, ours and heartbeat's galera alternately, RUNS each: (ours, heartbeat) lists of seconds."""
+class Scenario:
+    """The 3-node runs, made once for all galera cluster rows: {row: (ours, heartbeat) lists of seconds}."""
+
+    def __init__(self) -> None:
+        self.times: dict | None = None
+
+    def row(self, name: str) -> tuple:
+        """(ours, heartbeat) seconds of one row, running the scenario first if it has not run."""
+        if self.times is None:
+            self.times = power_loss_recovery()
+        return self.times[name]
+
+
+def power_loss_recovery() -> dict:
+    """On one 3-node lab, ours and heartbeat's galera alternately, RUNS each: {row: (ours, heartbeat) lists of
+    seconds}."""
     gl, recovery = _scenario()
     lab, owned = _lab3()
-    times = {"hamail": [], "heartbeat": []}
+    times = {row: ([], []) for row in ROWS}
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="hamail-bench-recovery-"))
     net = None
     try:
@@ -180,8 +232,10 @@ def power_loss_recovery() -> tuple:
         for number in range(1, RUNS + 1):
             for provider in ("hamail", "heartbeat"):
                 seconds = _one_run(lab, gl, recovery, provider, number, tmp)
-                times[provider].append(seconds)
-                print(f"bench: galera power loss run {number} {provider}: {seconds:.1f} s", file=sys.stderr,
+                for row, value in seconds.items():
+                    times[row][0 if provider == "hamail" else 1].append(value)
+                print(f"bench: galera run {number} {provider}: "
+                      + ", ".join(f"{row} {value:.1f} s" for row, value in seconds.items()), file=sys.stderr,
                       flush=True)
     except BaseException:
         if owned:
@@ -202,4 +256,4 @@ def power_loss_recovery() -> tuple:
             shutil.rmtree(tmp, ignore_errors=True)
     if owned:
         shutil.rmtree(lab.workdir.parent, ignore_errors=True)
-    return times["hamail"], times["heartbeat"]
+    return times

@@ -6,6 +6,8 @@ sets no-quorum-policy=ignore for its duration: with the lab's "stop", Pacemaker 
 the agent decided, and the test would prove nothing about the agent.
 """
 
+import shutil
+
 import pytest
 
 import galera_lab as gl
@@ -104,6 +106,9 @@ def test_one_node_killed(galera3):
         lab.kill_node("node3")
         lab.wait_for(lambda: gl.primary(lab, "node1") and gl.wsrep(lab, "node1").get("wsrep_cluster_size") == "2",
                      60, "node1+node2 to re-form a 2-node Primary component")
+        # what seed 001 has operators check by hand, shown on the survivors
+        lab.wait_for(lambda: all(gl.attribute(lab, n, "galera-cluster-members") == "2 of 3" for n in ("node1", "node2"))
+                     or None, 30, "the survivors to show 2 of 3 members")
         before = len(w.acked())
         w.wait_for(before + 30, timeout=60)
         marks = gl.log_marks(lab, NODES)
@@ -111,6 +116,8 @@ def test_one_node_killed(galera3):
         all_promoted(lab)
         acked = w.stop()
         assert gl.bootstrapped_since(lab, marks) == []
+        lab.wait_for(lambda: all(gl.attribute(lab, n, "galera-cluster-members") is None for n in NODES) or None,
+                     30, "the members attribute to go once all three are back")
         for node in NODES:
             assert lost(lab, acked, node) == []
     finally:
@@ -132,6 +139,91 @@ def test_all_killed_power_loss(galera3):
         assert len(gl.bootstrapped_since(lab, marks)) == 1
     finally:
         w.stop()
+        heal(lab)
+
+
+def kill_all_at_one_position(lab):
+    """Power loss once every node has applied the same last commit: all recover the same position, so the
+    address order makes node1 the bootstrap node."""
+    seen = {}
+
+    def same():
+        """Whether every node reports the same last committed seqno."""
+        seen.update({n: gl.wsrep(lab, n).get("wsrep_last_committed") for n in NODES})
+        return len(set(seen.values())) == 1 and None not in seen.values() or None
+    try:
+        lab.wait_for(same, 60, "every node to apply the same last commit")
+    except Exception as exc:
+        raise AssertionError(f"{exc}: last seen {seen}") from None
+    for node in NODES:
+        lab.kill_node(node)
+
+
+def test_unfinished_state_transfer_is_never_the_bootstrap_node(galera3):
+    """Power lost while node1 was receiving a state transfer (the SST script's sst_in_progress marker in its
+    datadir): all three hold the same position, so address order would pick node1; its partial copy must not
+    start the cluster. node2 bootstraps, node1 joins with a full transfer, which removes the marker."""
+    lab = galera3
+    kill_all_at_one_position(lab)
+    marker = lab.data_dir("node1") / "galera" / "data" / "sst_in_progress"
+    marker.touch()
+    shutil.chown(marker, "mysql", "mysql")
+    marks = gl.log_marks(lab, NODES)
+    try:
+        for node in NODES:
+            lab.start_node(node, wait=False)
+        all_promoted(lab)
+        assert gl.bootstrapped_since(lab, marks) == ["node2"]
+        assert not marker.exists()  # the full state transfer into node1 finished
+        assert gl.committed(lab, "node1") == gl.committed(lab, "node2")
+    finally:
+        marker.unlink(missing_ok=True)
+        heal(lab)
+
+
+def bootstrap_attempts(lab, node, marks):
+    """How often node's server tried to start a new Primary component since the marks."""
+    with open(lab.data_dir(node) / "galera" / "error.log", "rb") as handle:
+        handle.seek(marks[node])
+        return handle.read().count(gl.NEW_GROUP.encode())
+
+
+def block_port(lab, node, port):
+    """A listener holding node's Galera address:port (so its server cannot start); its pid inside the node."""
+    program = ("import socket, time\n"
+               f"s = socket.create_server(({lab.address(node)!r}, {port}))\n"
+               "time.sleep(600)\n")
+    proc = lab.run(node, ["sh", "-c", 'python3 -c "$0" </dev/null >/dev/null 2>&1 & echo $!', program])
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_a_bootstrap_that_keeps_failing_hands_over_to_a_node_with_the_same_data(galera3):
+    """After a power loss all three hold the same position and node1 (first in address order) is chosen, but
+    its server cannot start (its Galera port is taken). After its second failed bootstrap, node2, holding the
+    same data, bootstraps instead; once node1 is fixed it joins, and the failure count is gone."""
+    lab = galera3
+    kill_all_at_one_position(lab)
+    marks = gl.log_marks(lab, NODES)
+    blocker = None
+    try:
+        lab.start_node("node1", wait=False)
+        blocker = block_port(lab, "node1", 4567)
+        for node in ("node2", "node3"):
+            lab.start_node(node, wait=False)
+        lab.wait_for(lambda: gl.primary(lab, "node2") and gl.primary(lab, "node3") or None, 300,
+                     "node2 and node3 to form a Primary component without node1")
+        assert gl.bootstrapped_since(lab, marks) == ["node1", "node2"]
+        assert bootstrap_attempts(lab, "node1", marks) == 2  # recovery.BOOTSTRAP_ATTEMPTS, then node2 took over
+        ok(lab, ["kill", blocker], "node1")
+        blocker = None
+        ok(lab, ["crm_resource", "--cleanup", "-r", "galera-clone", "-N", "node1"], "node2")
+        all_promoted(lab)
+        lab.wait_for(lambda: all(gl.attribute(lab, n, "galera-bootstrap-failures") is None for n in NODES) or None,
+                     60, "the failure count to go once a Primary exists")
+    finally:
+        if blocker is not None and lab.is_running("node1"):
+            lab.run("node1", ["kill", blocker])
         heal(lab)
 
 
@@ -164,28 +256,48 @@ def test_two_killed_survivor_waits(galera3):
         heal(lab)
 
 
-def test_fenced_node_that_left_earlier_is_left_out(galera3):
-    """node3 dies and is fenced; node1+node2 go on without it, then die too: they recover without node3."""
+def fence_node3_while_writing(lab, w):
+    """node3 dies and is fenced (the operator confirms it is off); node1+node2 go on and commit more."""
+    lab.kill_node("node3")
+    ok(lab, ["stonith_admin", "--confirm=node3"], "node1")
+    lab.wait_for(lambda: gl.wsrep(lab, "node1").get("wsrep_cluster_size") == "2" or None, 30,
+                 "node1+node2 to form a Primary view without node3")
+    fenced = max(gl.fencings(lab, "node3"))
+    # Pacemaker keeps fencing history in memory only: the survivors' agents copy it into the CIB
+    lab.wait_for(lambda: (gl.recorded_fencing(lab, "node3") or 0) >= int(fenced) or None, 30,
+                 "the survivors to record node3's fencing")
+    before = len(w.acked())
+    w.wait_for(before + 30, timeout=60)
+
+
+@pytest.mark.parametrize("how", ["both crash", "node1 crashes, node2 is stopped cleanly"])
+def test_fenced_node_that_left_earlier_is_left_out(galera3, how):
+    """node3 dies and is fenced; node1+node2 go on without it, then stop: they recover without node3.
+
+    "both crash": node1 and node2 die. "node1 crashes, node2 is stopped cleanly": node2, alone without quorum,
+    is stopped by Pacemaker (no-quorum-policy=stop) and Galera removes its gvwstate.dat at that clean shutdown;
+    the view the agent kept at the stop still proves node3 left before the last Primary view.
+    """
     lab = galera3
     w = writer(lab, "node1")
     try:
-        lab.kill_node("node3")
-        ok(lab, ["stonith_admin", "--confirm=node3"], "node1")  # the operator checked: node3 is off
-        lab.wait_for(lambda: gl.wsrep(lab, "node1").get("wsrep_cluster_size") == "2" or None, 30,
-                     "node1+node2 to form a Primary view without node3")
-        fenced = max(gl.fencings(lab, "node3"))
-        # Pacemaker keeps fencing history in memory only: the survivors' agents copy it into the CIB
-        lab.wait_for(lambda: (gl.recorded_fencing(lab, "node3") or 0) >= int(fenced) or None, 30,
-                     "the survivors to record node3's fencing")
-        before = len(w.acked())
-        w.wait_for(before + 30, timeout=60)
-        for node in ("node1", "node2"):
-            lab.kill_node(node)
-        acked = w.stop()
+        fence_node3_while_writing(lab, w)
+        if how == "both crash":
+            for node in ("node1", "node2"):
+                lab.kill_node(node)
+            acked = w.stop()
+            booted = ("node1", "node2")
+        else:
+            lab.kill_node("node1")
+            acked = w.stop()
+            gvwstate = lab.data_dir("node2") / "galera" / "data" / "gvwstate.dat"
+            lab.wait_for(lambda: "node2" not in gl.roles(lab, node="node2") and not gvwstate.exists() or None,
+                         120, "node2's instance to be stopped cleanly (gvwstate.dat removed)")
+            booted = ("node1",)
         marks = gl.log_marks(lab, ["node1", "node2"])
-        for node in ("node1", "node2"):
+        for node in booted:
             lab.start_node(node, wait=False)
-        node, _ = gl.writable(lab, ["node1", "node2"])
+        node, _ = gl.writable(lab, ["node1", "node2"], timeout=180)
         assert lost(lab, acked, node) == []
         # the recovered cluster is node1+node2, started by one of them, while node3 is still off
         all_promoted(lab, nodes=["node1", "node2"])

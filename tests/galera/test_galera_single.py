@@ -3,6 +3,7 @@
 
 import hashlib
 import os
+import shutil
 
 import pytest
 
@@ -12,8 +13,9 @@ AGENT = str(gl.ROOT / "agents" / "galera")  # the checkout (the nodes share the 
 NODE = "node1"
 
 
-def run(lab, action, interval=0, depth=0, **overrides):
-    """Run the agent inside the node as pacemaker-execd would (clean environment, OCF_RESKEY_*)."""
+def run(lab, action, interval=0, depth=0, wrap=(), **overrides):
+    """Run the agent inside the node as pacemaker-execd would (clean environment, OCF_RESKEY_*); wrap: an argv
+    prefix the agent runs under."""
     env = {"OCF_RESOURCE_INSTANCE": "gal1", "OCF_RESOURCE_TYPE": "galera", "OCF_RESOURCE_PROVIDER": "hamail",
            "OCF_RESKEY_CRM_meta_on_node": NODE, "OCF_RESKEY_CRM_meta_interval": str(interval),
            "OCF_RESKEY_CRM_meta_timeout": "60000", "OCF_CHECK_LEVEL": str(depth), "HA_RSCTMP": "/run/hamail-test"}
@@ -22,7 +24,7 @@ def run(lab, action, interval=0, depth=0, **overrides):
     for key, value in values.items():
         if value is not None:
             env[f"OCF_RESKEY_{key}"] = value
-    proc = lab.run(NODE, [AGENT, action], env=env, timeout=90)
+    proc = lab.run(NODE, [*wrap, AGENT, action], env=env, timeout=90)
     reasons = [line.split(":", 1)[1] for line in proc.stderr.splitlines() if line.startswith("ocf-exit-reason:")]
     return proc.returncode, (reasons[-1] if reasons else ""), proc.stderr
 
@@ -95,8 +97,13 @@ def test_lifecycle(node):
     assert run(lab, "stop")[0] == 0
     assert run(lab, "monitor")[0] == 7
     assert gl.attribute(lab, NODE, "gal1-last-committed") is None
-    junk = [p.name for p in (lab.data_dir(NODE) / "galera" / "data").iterdir()
-            if p.name.startswith(("grastate.dat.", "grastate.date", "gvwstate.dat.")) or "hamail" in p.name]
+    data = lab.data_dir(NODE) / "galera" / "data"
+    # the clean shutdown removed gvwstate.dat; the agent kept the last Primary view for the next recovery
+    assert not (data / "gvwstate.dat").exists()
+    kept = data / "hamail-gvwstate.dat"
+    assert "member:" in kept.read_text() and kept.stat().st_mode & 0o077 == 0
+    junk = [p.name for p in data.iterdir() if p.name != kept.name
+            and (p.name.startswith(("grastate.dat.", "grastate.date", "gvwstate.dat.")) or "hamail" in p.name)]
     assert junk == []
 
 
@@ -186,6 +193,44 @@ def test_wrong_credentials(node):
     assert run(lab, "monitor", interval=3000)[0] == 8   # the server was left running and intact
     assert contents(lab) == before                      # every table still there, same rows
     assert run(lab, "stop")[0] == 0
+
+
+def with_clustercheck(lab, text):
+    """An argv prefix giving the agent a private /etc/default holding clustercheck with text (the host's and
+    the node's /etc stay untouched: a bind mount in a mount namespace of its own)."""
+    host = lab.data_dir(NODE) / "galera" / "etc-default"
+    shutil.rmtree(host, ignore_errors=True)
+    shutil.copytree("/etc/default", host, symlinks=True)
+    (host / "clustercheck").write_text(text)
+    os.chmod(host / "clustercheck", 0o600)
+    inside = f"{gl.BASE}/etc-default"
+    return ("unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount --bind "$0" /etc/default && exec "$@"', inside)
+
+
+def test_check_credentials_from_the_clustercheck_file(node):
+    """As heartbeat galera: with check_user/check_passwd unset, MYSQL_USERNAME/MYSQL_PASSWORD of
+    /etc/default/clustercheck are the monitor's credentials (a wrong password there fails the monitor)."""
+    lab = node
+    assert run(lab, "start")[0] == 0
+    assert run(lab, "promote")[0] == 0
+    proc = gl.sql(lab, NODE, "CREATE USER IF NOT EXISTS 'clchk'@'localhost' IDENTIFIED BY 'cl-s3cret-1'")
+    assert proc.returncode == 0, proc.stderr
+    try:
+        good = with_clustercheck(lab, '# written by the installer\nMYSQL_USERNAME="clchk"\n'
+                                      "export MYSQL_PASSWORD='cl-s3cret-1'\n")
+        rc, reason, err = run(lab, "monitor", interval=3000, wrap=good)
+        assert rc == 8, err
+        bad = with_clustercheck(lab, "MYSQL_USERNAME=clchk\nMYSQL_PASSWORD=cl-wr0ng-2\n")
+        rc, reason, err = run(lab, "monitor", interval=3000, wrap=bad)
+        assert rc == 6 and "cannot log in" in reason and "clchk" in reason, err
+        assert "cl-wr0ng-2" not in err and "cl-s3cret-1" not in err
+        # given parameters win over the file
+        rc, reason, err = run(lab, "monitor", interval=3000, wrap=bad, check_user="clchk", check_passwd="cl-s3cret-1")
+        assert rc == 8, err
+    finally:
+        gl.sql(lab, NODE, "DROP USER IF EXISTS 'clchk'@'localhost'")
+        assert run(lab, "stop")[0] == 0
 
 
 def test_metadata_is_valid(node):

@@ -35,10 +35,18 @@ def outages(draw):
         reports[node] = NodeReport(
             node, draw(st.sampled_from(CLUSTER_UUIDS)), draw(st.sampled_from([NO_SEQNO, 0, 5, 9, 1000, 1001])),
             safe_to_bootstrap=draw(st.booleans()) and draw(st.booleans()), no_grastate=draw(st.booleans()),
-            view=view, view_time=draw(st.one_of(st.none(), st.floats(1e9, 1e9 + 100))))
+            view=view, view_time=draw(st.one_of(st.none(), st.floats(1e9, 1e9 + 100))),
+            sst_incomplete=draw(st.integers(0, 5)) == 0, failed_bootstraps=draw(st.sampled_from([0, 0, 0, 1, 2, 3])))
     fenced = frozenset(draw(st.sets(st.sampled_from(NODES))))
     online = frozenset(draw(st.sets(st.sampled_from(NODES)))) | frozenset(reporting)
     return reports, fenced, online
+
+
+def data_choice(reports, fenced, online):
+    """The decision the data alone makes when no bootstrap has failed."""
+    without_failures = {n: NodeReport(r.node, r.uuid, r.seqno, r.safe_to_bootstrap, r.no_grastate, r.view, r.force,
+                                      r.view_time, r.sst_incomplete, 0) for n, r in reports.items()}
+    return decide(NODES, without_failures, fenced=fenced, online=online)
 
 
 def seen_in_views(reports, node) -> bool:
@@ -56,9 +64,29 @@ def test_never_a_lower_seqno_of_the_same_cluster_without_override(outage):
     winner = reports[chosen.node]
     if winner.safe_to_bootstrap:
         return  # Galera's own marker: the node shut down last and cleanly
+    # a datadir holding an unfinished state transfer is a partial copy: whatever seqno it reports means nothing
     behind = [r.node for r in reports.values() if r.uuid == winner.uuid and r.seqno is not None
-              and r.seqno > winner.seqno]
+              and r.seqno > winner.seqno and not r.sst_incomplete]
     assert behind == [], (chosen, reports)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(outages())
+def test_never_a_partial_copy_nor_a_node_whose_bootstrap_keeps_failing(outage):
+    """Without an override: never a datadir whose state transfer did not finish; a node whose bootstrap failed
+    twice only when no other node holds its data, and another node stands in only holding at least its data."""
+    reports, fenced, online = outage
+    chosen = decide(NODES, reports, fenced=fenced, online=online)
+    if chosen.action != "bootstrap":
+        return
+    winner = reports[chosen.node]
+    assert not winner.sst_incomplete, (chosen, reports)
+    assert winner.failed_bootstraps < 2, (chosen, reports)
+    first = data_choice(reports, fenced, online)
+    if first.node != chosen.node:  # a stand-in for the node the data chose
+        failed = reports[first.node]
+        assert failed.failed_bootstraps >= 2
+        assert winner.seqno >= failed.seqno and (winner.uuid == failed.uuid or failed.seqno == NO_SEQNO)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -68,6 +96,8 @@ def test_never_without_a_missing_node_that_was_in_a_view_or_is_unproven(outage):
     chosen = decide(NODES, reports, fenced=fenced, online=online)
     if chosen.action != "bootstrap" or reports[chosen.node].safe_to_bootstrap:
         return
+    if reports[data_choice(reports, fenced, online).node].safe_to_bootstrap:
+        return  # a stand-in holding the data of the node that shut down last (whose bootstrap keeps failing)
     for node in NODES:
         if node in reports:
             continue
@@ -99,7 +129,8 @@ def test_an_override_only_ever_ends_a_wait(outage, override, as_attribute):
         forced = dict(reports)
         original = reports[override]
         forced[override] = NodeReport(original.node, original.uuid, original.seqno, original.safe_to_bootstrap,
-                                      original.no_grastate, original.view, True, original.view_time)
+                                      original.no_grastate, original.view, True, original.view_time,
+                                      original.sst_incomplete, original.failed_bootstraps)
         chosen = decide(NODES, forced, fenced=fenced, online=online)
     else:
         chosen = decide(NODES, reports, fenced=fenced, online=online, override=override)

@@ -149,9 +149,10 @@ def test_parse_host_map():
             parse_host_map(bad)
 
 
-def R(node, seqno, uuid=U, stb=False, view=None, no_grastate=False, force=False):  # noqa: N802
+def R(node, seqno, uuid=U, stb=False, view=None, no_grastate=False, force=False, sst=False, failed=0):  # noqa: N802
     """A node report for the decision table."""
-    return NodeReport(node, uuid if seqno is not None else None, seqno, stb, no_grastate, view, force)
+    return NodeReport(node, uuid if seqno is not None else None, seqno, stb, no_grastate, view, force,
+                      sst_incomplete=sst, failed_bootstraps=failed)
 
 
 def V(me, *members, seq=4):  # noqa: N802
@@ -224,6 +225,31 @@ DECISIONS = [
      "bootstrap", "node1", ["highest seqno 5"]),
     ("a new cluster: nobody has a position, the first node starts it", {n: R(n, -1, uuid=ZERO_UUID) for n in NODES},
      {}, "bootstrap", "node1", ["new cluster"]),
+    ("an unfinished state transfer is never a candidate, whatever it recovered",
+     {"node1": R("node1", 20, sst=True), "node2": R("node2", 9), "node3": R("node3", 7)}, {},
+     "bootstrap", "node2", ["highest seqno 9", "unfinished state transfer): node1"]),
+    ("an unfinished state transfer is never safe_to_bootstrap",
+     {"node1": R("node1", 9, stb=True, sst=True), "node2": R("node2", 9), "node3": R("node3", 7)}, {},
+     "bootstrap", "node2", ["highest seqno 9"]),
+    ("an unfinished state transfer proves the cluster is not new",
+     {"node1": R("node1", -1, uuid=ZERO_UUID, sst=True), "node2": R("node2", -1, uuid=ZERO_UUID),
+      "node3": R("node3", -1, uuid=ZERO_UUID)}, {}, "wait", None, ["unfinished state transfer"]),
+    ("one failed bootstrap: the same node tries again",
+     {"node1": R("node1", 9, failed=1), "node2": R("node2", 9), "node3": R("node3", 7)}, {},
+     "bootstrap", "node1", ["highest seqno 9"]),
+    ("two failed bootstraps: a node holding the same data stands in",
+     {"node1": R("node1", 9, failed=2), "node2": R("node2", 9), "node3": R("node3", 7)}, {},
+     "bootstrap", "node2", ["node1's bootstrap failed 2 times", "node2 holds the same data"]),
+    ("two failed bootstraps of the only newest node: wait, saying why",
+     {"node1": R("node1", 9, failed=2), "node2": R("node2", 8), "node3": R("node3", 7)}, {},
+     "wait", None, ["node1's bootstrap failed 2 times", "no other node provably holds its data",
+                    "bootstrap-failures"]),
+    ("two failed bootstraps of the safe_to_bootstrap node: an equal one stands in",
+     {"node1": R("node1", 9, stb=True, failed=3), "node2": R("node2", 9), "node3": R("node3", 7)}, {},
+     "bootstrap", "node2", ["node2 holds the same data"]),
+    ("the override may still name a node whose bootstrap failed",
+     {"node1": R("node1", 9, failed=2), "node2": R("node2", 8), "node3": R("node3", 7)}, {"override": "node1"},
+     "bootstrap", "node1", ["operator override"]),
     ("no usable position among the reporting, one excused missing",
      {"node1": R("node1", -1, view=V(GA, GA)), "node2": R("node2", -1, view=V(GB, GA, GB))},
      {"fenced": frozenset({"node3"})}, "wait", None, ["no reporting node has a usable position"]),

@@ -42,9 +42,11 @@ PARAMS = ParamTable(
     Param("cluster_host_map", Kind.STRING, "Pacemaker to Galera host names",
           "pcmk1:gal1;pcmk2:gal2 when the names in wsrep_cluster_address differ from Pacemaker node names."),
     Param("check_user", Kind.STRING, "Check user",
-          "User the monitor logs in as over the socket (default: root through unix_socket authentication)."),
-    Param("check_passwd", Kind.STRING, "Check password", "Password of check_user (prefer credentials_file).",
-          private=True),
+          "User the monitor logs in as over the socket. Unset: MYSQL_USERNAME of /etc/sysconfig/clustercheck or "
+          "/etc/default/clustercheck, as heartbeat galera, else root through unix_socket authentication."),
+    Param("check_passwd", Kind.STRING, "Check password",
+          "Password of check_user (prefer credentials_file). Unset: MYSQL_PASSWORD of the clustercheck file, as "
+          "heartbeat galera.", private=True),
     Param("check_passwd_use_empty", Kind.BOOLEAN, "Use an empty check password",
           "Accepted for compatibility; an empty check_passwd always means no password here.", default="false"),
     Param("credentials_file", Kind.PATH, "Check credentials file",
@@ -187,6 +189,8 @@ def _undo_unfinished_bootstrap(ctx: Context, state: dict) -> None:
 
 def stop(ctx: Context) -> int:
     """Stop the server cleanly and withdraw everything this instance published."""
+    if server.pid(ctx) is not None:
+        positions.keep_view(ctx)  # a clean shutdown makes Galera remove gvwstate.dat
     server.stop(ctx)
     _undo_unfinished_bootstrap(ctx, cluster.load_state(ctx) or {})
     had_state = cluster.load_state(ctx) is not None
@@ -222,8 +226,11 @@ class GaleraResource:
             if ctx.env.check_level >= 10:
                 self.read_check(ctx)
             size = cluster.number(status.get("wsrep_cluster_size"))
-            if ctx.env.interval_ms and size not in (None, len(cluster.names(ctx)[0])):
-                cluster.record_fencings(ctx)
+            if ctx.env.interval_ms:
+                count = len(cluster.names(ctx)[0])
+                if size not in (None, count):
+                    cluster.record_fencings(ctx)
+                cluster.show_members(ctx, size, count)
             return Observation(Role.PROMOTED, score=cluster.PROMOTED_SCORE, keep_score=not ctx.env.is_probe, reason="")
         component = status.get("wsrep_cluster_status", "")
         local = int(status.get("wsrep_local_state", "0") or 0)
@@ -260,11 +267,13 @@ class GaleraResource:
         if decision.action == "join":
             state["joining_since"] = time.time()
             cluster.save_state(ctx, state)
+            positions.forget_view(ctx)
             server.start(ctx)
             return
         if decision.action == "bootstrap" and decision.node == me:
             state["joining_since"] = time.time()
             state["bootstrap"] = True
+            state["bootstrap_attempt"] = True  # until the promote ends: a failure is counted (promote)
             cluster.save_state(ctx, state)
             # Written immediately before --wsrep-new-cluster; recorded so that no failure path leaves our 1
             # behind (it would win the next outage's decision): see _undo_unfinished_bootstrap.
@@ -273,6 +282,7 @@ class GaleraResource:
                 state["wrote_safe"] = True
                 cluster.save_state(ctx, state)
             ctx.log.info("bootstrapping a new Primary component: %s", decision.reason)
+            positions.forget_view(ctx)
             try:
                 server.start(ctx, "--wsrep-new-cluster")
             except BaseException:
@@ -308,6 +318,26 @@ def monitor(ctx: Context) -> int:
 
 def promote(ctx: Context) -> int:
     """Start the server as bootstrap or joiner; return once it is Primary (Synced, or transferring state)."""
+    try:
+        return _promote(ctx)
+    except OCFError as exc:
+        _bootstrap_failed(ctx, exc.reason)
+        raise
+    except Exception as exc:
+        _bootstrap_failed(ctx, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _bootstrap_failed(ctx: Context, why: str) -> None:
+    """A bootstrap of this node that failed is counted where every node's decision sees it."""
+    state = cluster.load_state(ctx) or {}
+    if state.pop("bootstrap_attempt", None):
+        cluster.save_state(ctx, state)
+        cluster.count_failed_bootstrap(ctx, why)
+
+
+def _promote(ctx: Context) -> int:
+    """promote's work: start (bootstrap or join), then wait until Primary."""
     from hamail.system.clock import DeadlineExceeded, poll
     impl = GaleraResource()
     state = cluster.load_state(ctx)
@@ -355,11 +385,12 @@ def promote(ctx: Context) -> int:
     was_bootstrap = state.get("bootstrap")
     state.update(score=cluster.PROMOTED_SCORE, wait="", decision="promoted", bootstrap=False)
     state.pop("wrote_safe", None)
+    state.pop("bootstrap_attempt", None)
     cluster.save_state(ctx, state)
     cluster.scores(ctx).set(cluster.PROMOTED_SCORE)
     # force-bootstrap too: an override left behind would force this node again at the next outage,
-    # whatever the others hold by then
-    for name in cluster.PUBLISHED + ("bootstrap-wait", "force-bootstrap"):
+    # whatever the others hold by then; failures of this outage's bootstraps are history once Primary
+    for name in cluster.PUBLISHED + ("bootstrap-wait", "force-bootstrap", cluster.FAILURES):
         cluster.attributes(ctx).delete(ctx.env.node_name, cluster.attr(ctx, name))
     if was_bootstrap:
         _promote_everyone(ctx)
@@ -385,6 +416,8 @@ def _promote_everyone(ctx: Context) -> None:
 
 def demote(ctx: Context) -> int:
     """Stop the server, then publish the position its clean shutdown left in grastate.dat."""
+    if server.pid(ctx) is not None:
+        positions.keep_view(ctx)  # a clean shutdown makes Galera remove gvwstate.dat
     server.stop(ctx)
     _undo_unfinished_bootstrap(ctx, cluster.load_state(ctx) or {})
     cluster.scores(ctx).delete()

@@ -10,7 +10,8 @@ import os
 from hamail.ocf import ConfigError, Context, NotInstalled
 
 __all__ = ["PROMOTED_SCORE", "PUBLISHED", "names", "attr", "load_state", "save_state", "drop_state", "attributes",
-           "scores", "publish", "withdraw", "decision", "record_fencings", "apply_decision", "number"]
+           "scores", "publish", "withdraw", "decision", "count_failed_bootstrap", "record_fencings", "show_members",
+           "apply_decision", "number", "FAILURES"]
 
 PROMOTED_SCORE = 100
 
@@ -76,10 +77,41 @@ def save_state(ctx: Context, state: dict) -> None:
 
 
 def drop_state(ctx: Context) -> None:
+    for path in (state_path(ctx), _members_path(ctx)):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def _members_path(ctx: Context) -> str:
+    return state_path(ctx)[:-len(".json")] + ".members"
+
+
+def show_members(ctx: Context, size: int | None, count: int) -> None:
+    """Show on this node (attribute <resource>-cluster-members, e.g. "2 of 3") while the running Primary
+    component has fewer members than wsrep_cluster_address names, as seed 001 has operators check by hand.
+
+    A small file remembers what is shown, so the healthy path costs one stat and no Pacemaker call.
+    """
+    path = _members_path(ctx)
+    shown = os.path.exists(path)
+    if size is None or (size >= count and not shown):
+        return
+    from hamail.system.files import StateFile
+    record = StateFile(os.path.dirname(path), os.path.basename(path))
     try:
-        os.unlink(state_path(ctx))
-    except FileNotFoundError:
-        pass
+        if size >= count:
+            attributes(ctx).delete(ctx.env.node_name, attr(ctx, "cluster-members"))
+            os.unlink(path)
+            return
+        value = f"{size} of {count}"
+        if record.read() != value:
+            attributes(ctx).set(ctx.env.node_name, attr(ctx, "cluster-members"), value)
+            record.write(value)
+            ctx.log.warning("the Primary component has %s members of wsrep_cluster_address", value)
+    except Exception as exc:  # information for operators must never fail a healthy monitor
+        ctx.log.warning("cannot show the component's size: %s", exc)
 
 
 # ------------------------------------------------------------------------------ Pacemaker side
@@ -95,7 +127,10 @@ def scores(ctx: Context, node: str | None = None):
                           ctx.env.raw.get("OCF_RESKEY_crm_feature_set", ""), ctx.deadline)
 
 
-PUBLISHED = ("last-committed", "uuid", "safe-to-bootstrap", "no-grastate", "last-view", "last-view-time")
+PUBLISHED = ("last-committed", "uuid", "safe-to-bootstrap", "no-grastate", "last-view", "last-view-time",
+             "sst-incomplete")
+# Kept across stop (a failed promote is followed by stop and start) and dropped once a Primary exists.
+FAILURES = "bootstrap-failures"
 
 
 def publish(ctx: Context, position) -> None:
@@ -104,9 +139,9 @@ def publish(ctx: Context, position) -> None:
     values = {"last-committed": str(position.seqno), "uuid": position.uuid,
               "safe-to-bootstrap": "1" if position.safe_to_bootstrap else "0",
               "no-grastate": "1" if position.no_grastate else "0", "last-view": position.view,
-              "last-view-time": position.view_time}
+              "last-view-time": position.view_time, "sst-incomplete": "1" if position.sst_incomplete else ""}
     # last-committed goes last: its presence tells other nodes this node's report is complete.
-    for name in ("uuid", "safe-to-bootstrap", "no-grastate", "last-view", "last-view-time", "last-committed"):
+    for name in PUBLISHED[1:] + PUBLISHED[:1]:
         if values[name]:
             attrs.set(me, attr(ctx, name), values[name])
         else:
@@ -116,7 +151,8 @@ def publish(ctx: Context, position) -> None:
 def position_record(position) -> dict:
     """What the state file keeps of a published position, to publish it again (republish)."""
     return {"uuid": position.uuid, "seqno": position.seqno, "safe_to_bootstrap": position.safe_to_bootstrap,
-            "no_grastate": position.no_grastate, "view": position.view, "view_time": position.view_time}
+            "no_grastate": position.no_grastate, "view": position.view, "view_time": position.view_time,
+            "sst_incomplete": position.sst_incomplete}
 
 
 def republish(ctx: Context) -> bool:
@@ -137,8 +173,10 @@ def republish(ctx: Context) -> bool:
 
 def withdraw(ctx: Context) -> None:
     attrs, me = attributes(ctx), ctx.env.node_name
-    # force-bootstrap too: an override left behind would force this node again at a later outage
-    for name in ("last-committed",) + PUBLISHED[1:] + ("bootstrap-wait", "force-bootstrap", "bootstrap-override"):
+    # force-bootstrap too: an override left behind would force this node again at a later outage. Not
+    # bootstrap-failures: Pacemaker stops and starts an instance whose promote failed, and the count must last.
+    for name in ("last-committed",) + PUBLISHED[1:] + ("bootstrap-wait", "force-bootstrap", "bootstrap-override",
+                                                        "cluster-members"):
         attrs.delete(me, attr(ctx, name))
 
 
@@ -162,13 +200,15 @@ def decision(ctx: Context):
                                    attr_of(node, "safe-to-bootstrap") == "1", attr_of(node, "no-grastate") == "1",
                                    View.decode(attr_of(node, "last-view")),
                                    (attr_of(node, "force-bootstrap") or "").lower() in ("1", "true", "yes"),
-                                   number(attr_of(node, "last-view-time")))
+                                   number(attr_of(node, "last-view-time")), attr_of(node, "sst-incomplete") == "1",
+                                   number(attr_of(node, FAILURES)) or 0)
     if not reports[me].reported and me not in primary and republish(ctx):
         record = (load_state(ctx) or {})["position"]
         reports[me] = NodeReport(me, record["uuid"], record["seqno"], record["safe_to_bootstrap"],
                                  record["no_grastate"], View.decode(record["view"]),
                                  (attr_of(me, "force-bootstrap") or "").lower() in ("1", "true", "yes"),
-                                 number(record["view_time"]))
+                                 number(record["view_time"]), bool(record.get("sst_incomplete")),
+                                 reports[me].failed_bootstraps)
     cutoff = fencing_cutoff(list(reports.values()), ctx.config.view_change_time)
     fenced, recorded = set(), {}
     online_now = set(status.online_nodes())
@@ -196,10 +236,14 @@ def decision(ctx: Context):
     chosen = decide(nodes, reports, primary_nodes=primary, fenced=fenced, online=online, override=override,
                     two_node=ctx.config.two_node_mode)
     if primary:
-        # A Primary component exists: an override attribute has done its job (or was never needed).
-        for node in (n for n in nodes if reports[n].force):
-            attributes(ctx).delete(node, attr(ctx, "force-bootstrap"))
-            ctx.log.info("removed %s's %s: a Primary component exists", node, attr(ctx, "force-bootstrap"))
+        # A Primary component exists: an override attribute has done its job (or was never needed), and
+        # failed bootstraps of the last outage say nothing about the next one.
+        for node in nodes:
+            for name, present in (("force-bootstrap", reports[node].force),
+                                  (FAILURES, reports[node].failed_bootstraps)):
+                if present:
+                    attributes(ctx).delete(node, attr(ctx, name))
+                    ctx.log.info("removed %s's %s: a Primary component exists", node, attr(ctx, name))
     if chosen.overridden:
         ctx.log.warning("OPERATOR OVERRIDE: %s", chosen.reason)
     ctx.log.info("bootstrap decision: %s %s: %s [reports: %s; fencings counted since %s: %s; history: %s; "
@@ -211,6 +255,22 @@ def decision(ctx: Context):
 def fencing_records(ctx: Context):
     from hamail.pacemaker.fencing import FencingRecords
     return FencingRecords(ctx.runner, attr(ctx, "fenced-at"), ctx.deadline)
+
+
+def count_failed_bootstrap(ctx: Context, why: str) -> int:
+    """Count a failed bootstrap of this node where every node sees it (<resource>-bootstrap-failures); the
+    decision stops choosing a node whose bootstrap failed recovery.BOOTSTRAP_ATTEMPTS times."""
+    from hamail.agents.galera.recovery import BOOTSTRAP_ATTEMPTS
+    me, name = ctx.env.node_name, attr(ctx, FAILURES)
+    try:
+        count = (number(attributes(ctx).get(me, name)) or 0) + 1
+        attributes(ctx).set(me, name, str(count))
+    except Exception as exc:  # the failure itself is what the action reports
+        ctx.log.warning("could not count the failed bootstrap: %s", exc)
+        return 0
+    ctx.log.error("bootstrap of this node failed (%d of %d attempts before another node or an operator must "
+                  "take over): %s", count, BOOTSTRAP_ATTEMPTS, why)
+    return count
 
 
 def record_fencings(ctx: Context) -> None:

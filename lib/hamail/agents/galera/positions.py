@@ -11,7 +11,8 @@ from hamail.agents.galera import server
 from hamail.ocf import Context, OCFError, OCFExit
 from hamail.system.files import atomic_write
 
-__all__ = ["Position", "read_grastate", "set_safe_to_bootstrap", "read_view", "recover"]
+__all__ = ["Position", "SST_MARKERS", "KEPT_VIEW", "unfinished_transfer", "read_grastate",
+           "set_safe_to_bootstrap", "read_view", "keep_view", "forget_view", "recover"]
 
 
 def read_grastate(ctx: Context):
@@ -44,11 +45,29 @@ def set_safe_to_bootstrap(ctx: Context, value: bool) -> bool:
     return state.safe_to_bootstrap
 
 
+# A copy of gvwstate.dat that the agent keeps across a clean shutdown (Galera removes gvwstate.dat then).
+KEPT_VIEW = "hamail-gvwstate.dat"
+
+
 def read_view(ctx: Context):
-    """(last Primary view from gvwstate.dat, when it was written) or (None, None); an empty file is removed
-    (codership/galera#354)."""
-    from hamail.agents.galera.recovery import parse_gvwstate
+    """(last Primary view, when it was written) or (None, None): from gvwstate.dat, else from the copy taken
+    before this node's last clean shutdown (keep_view); an empty gvwstate.dat is removed (codership/galera#354)."""
     path = os.path.join(ctx.config.datadir, "gvwstate.dat")
+    found = _read_view_file(path)
+    if found is None:
+        ctx.log.warning("empty %s: removed it, it would prevent the next start (codership/galera#354)", path)
+        found = (None, None)
+    if found[0] is None:
+        kept = _read_view_file(os.path.join(ctx.config.datadir, KEPT_VIEW))
+        if kept is not None and kept[0] is not None:
+            ctx.log.info("last Primary view from the copy kept at the last clean shutdown: %r", kept[0])
+            return kept
+    return found
+
+
+def _read_view_file(path: str):
+    """(view, mtime) of a gvwstate file, (None, None) when absent or unusable, None when it was empty (removed)."""
+    from hamail.agents.galera.recovery import parse_gvwstate
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             written = os.fstat(handle.fileno()).st_mtime
@@ -56,11 +75,36 @@ def read_view(ctx: Context):
     except OSError:
         return None, None
     if not text.strip():
-        ctx.log.warning("empty %s: removing it, it would prevent the next start (codership/galera#354)", path)
         os.unlink(path)
-        return None, None
+        return None
     view = parse_gvwstate(text)
     return view, (written if view is not None else None)
+
+
+def keep_view(ctx: Context) -> None:
+    """Before a clean shutdown (which makes Galera remove gvwstate.dat): keep a copy of the last Primary view,
+    with its time, for the next recovery. The server's next start removes the copy (forget_view)."""
+    source = os.path.join(ctx.config.datadir, "gvwstate.dat")
+    try:
+        with open(source, encoding="utf-8", errors="replace") as handle:
+            mtime = os.fstat(handle.fileno()).st_mtime
+            text = handle.read()
+    except OSError:
+        return  # never Primary since the last start (or crashed before): nothing newer to keep
+    from hamail.agents.galera.recovery import parse_gvwstate
+    if parse_gvwstate(text) is None:
+        return
+    target = os.path.join(ctx.config.datadir, KEPT_VIEW)
+    atomic_write(target, text, sync=True)
+    os.utime(target, (mtime, mtime))
+
+
+def forget_view(ctx: Context) -> None:
+    """The server starts: a kept copy would be older than what Galera records from now on."""
+    try:
+        os.unlink(os.path.join(ctx.config.datadir, KEPT_VIEW))
+    except FileNotFoundError:
+        pass
 
 
 class Position:
@@ -71,16 +115,31 @@ class Position:
     written (epoch seconds as text, '' when unknown).
     """
 
-    __slots__ = ("uuid", "seqno", "safe_to_bootstrap", "no_grastate", "view", "view_time")
+    __slots__ = ("uuid", "seqno", "safe_to_bootstrap", "no_grastate", "view", "view_time", "sst_incomplete")
 
     def __init__(self, uuid: str, seqno: int, safe_to_bootstrap: bool, no_grastate: bool, view: str = "",
-                 view_time: str = "") -> None:
+                 view_time: str = "", sst_incomplete: bool = False) -> None:
         self.uuid, self.seqno, self.safe_to_bootstrap = uuid, seqno, safe_to_bootstrap
         self.no_grastate, self.view, self.view_time = no_grastate, view, view_time
+        self.sst_incomplete = sst_incomplete
 
     def __repr__(self) -> str:
         return (f"Position({self.uuid}:{self.seqno}, safe_to_bootstrap={int(self.safe_to_bootstrap)}, "
-                f"no_grastate={int(self.no_grastate)})")
+                f"no_grastate={int(self.no_grastate)}{', sst_incomplete=1' if self.sst_incomplete else ''})")
+
+
+# What Galera's SST scripts (wsrep_sst_common: rsync, mariabackup) leave in the datadir while a state transfer
+# into it runs, removed when it finishes: present after a restart, the datadir is a partial copy.
+SST_MARKERS = ("sst_in_progress",)
+
+
+def unfinished_transfer(datadir: str) -> str | None:
+    """The marker of a state transfer into datadir that never finished, or None."""
+    for name in SST_MARKERS:
+        path = os.path.join(datadir, name)
+        if os.path.lexists(path):
+            return path
+    return None
 
 
 def recover(ctx: Context) -> Position:
@@ -89,6 +148,15 @@ def recover(ctx: Context) -> Position:
     view, written = read_view(ctx)
     encoded = view.encode() if view else ""
     view_time = str(int(written)) if written else ""
+    marker = unfinished_transfer(ctx.config.datadir)
+    if marker is not None:
+        # No --wsrep-recover: InnoDB of a half-copied datadir may report any position, or crash. Galera gives
+        # this node a full state transfer when it joins (the SST script removes the marker when it is done).
+        from hamail.agents.galera.recovery import NO_SEQNO, ZERO_UUID
+        ctx.log.warning("%s exists: a state transfer into this datadir never finished; this node holds a partial "
+                        "copy, is never a bootstrap candidate and will take a full state transfer", marker)
+        uuid = state.uuid if state is not None else ZERO_UUID
+        return Position(uuid, NO_SEQNO, False, True, encoded, view_time, sst_incomplete=True)
     if state is not None and state.has_position:
         ctx.log.info("position from grastate.dat: %s:%d safe_to_bootstrap=%d", state.uuid, state.seqno,
                      int(state.safe_to_bootstrap))
@@ -102,8 +170,16 @@ def recover(ctx: Context) -> Position:
                         rec.prepared)
         rec = _run_recovery(ctx, "--tc-heuristic-recover=rollback")
         if rec.found and state is not None:
-            # The rolled-back transactions may have committed elsewhere: make this node take a full
-            # state transfer when it joins, and avoid choosing it to bootstrap (no_grastate).
+            # The rolled-back transactions may have committed elsewhere: without grastate.dat this node takes
+            # a full state transfer when it joins (as heartbeat galera does), and it is the last choice to
+            # bootstrap among equals (no_grastate).
+            path = os.path.join(ctx.config.datadir, "grastate.dat")
+            try:
+                os.unlink(path)
+                ctx.log.warning("removed %s after rolling back prepared transactions: this node takes a full "
+                                "state transfer when it joins", path)
+            except FileNotFoundError:
+                pass
             no_grastate = True
     if not rec.found:
         raise OCFError(OCFExit.ERR_GENERIC, "unable to detect the last committed seqno: --wsrep-recover reported no "

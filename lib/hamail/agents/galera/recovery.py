@@ -6,8 +6,11 @@ from __future__ import annotations
 __all__ = [
     "NO_SEQNO", "ZERO_UUID", "GraState", "View", "Recovery", "NodeReport", "Decision",
     "parse_grastate", "parse_gvwstate", "parse_recovery_log", "parse_address", "parse_host_map",
-    "normalise_seqno", "decide", "fencing_cutoff",
+    "normalise_seqno", "decide", "fencing_cutoff", "BOOTSTRAP_ATTEMPTS",
 ]
+
+# A node whose bootstrap failed this often stops being the bootstrap node (its error log says why).
+BOOTSTRAP_ATTEMPTS = 2
 
 NO_SEQNO = -1
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
@@ -219,11 +222,12 @@ def parse_host_map(text: str) -> dict[str, str]:
 class NodeReport:
     """What one node published about its data: position, safe_to_bootstrap, grastate presence, last view."""
 
-    __slots__ = ("node", "uuid", "seqno", "safe_to_bootstrap", "no_grastate", "view", "force", "view_time")
+    __slots__ = ("node", "uuid", "seqno", "safe_to_bootstrap", "no_grastate", "view", "force", "view_time",
+                 "sst_incomplete", "failed_bootstraps")
 
     def __init__(self, node: str, uuid: str | None, seqno: int | None, safe_to_bootstrap: bool = False,
                  no_grastate: bool = False, view: View | None = None, force: bool = False,
-                 view_time: float | None = None) -> None:
+                 view_time: float | None = None, sst_incomplete: bool = False, failed_bootstraps: int = 0) -> None:
         self.node = node
         self.uuid = uuid
         self.seqno = seqno
@@ -232,6 +236,10 @@ class NodeReport:
         self.view = view
         self.force = force
         self.view_time = view_time  # when the node recorded that view (gvwstate.dat's mtime, epoch seconds)
+        # A state transfer into its datadir never finished (Galera's SST scripts' sst_in_progress marker): its
+        # data is a partial copy, whatever a recovery of it says, so it is never a bootstrap candidate.
+        self.sst_incomplete = sst_incomplete
+        self.failed_bootstraps = failed_bootstraps  # its bootstraps that failed since a Primary last existed
 
     @property
     def reported(self) -> bool:
@@ -241,6 +249,8 @@ class NodeReport:
     def __repr__(self) -> str:
         return (f"{self.node}({self.uuid}:{self.seqno}, stb={int(self.safe_to_bootstrap)}"
                 f"{', no-grastate' if self.no_grastate else ''}{', force' if self.force else ''}"
+                f"{', sst-incomplete' if self.sst_incomplete else ''}"
+                f"{f', failed-bootstraps={self.failed_bootstraps}' if self.failed_bootstraps else ''}"
                 f"{f', view={self.view!r}@{self.view_time:.0f}' if self.view and self.view_time else ''})")
 
 
@@ -307,10 +317,35 @@ def decide(nodes: list[str], reports: dict[str, NodeReport], *, primary_nodes: t
 
 def _decide_safely(nodes: list[str], reports: dict[str, NodeReport], fenced: frozenset[str],
                    online: frozenset[str] | None, two_node: bool = False) -> Decision:
-    """The decision from the data alone (no override): bootstrap only a node provably holding the newest data."""
+    """The decision from the data alone (no override): bootstrap only a node provably holding the newest data,
+    and not one whose bootstrap keeps failing unless another node provably holds the same data."""
+    choice = _choose(nodes, reports, fenced, online, two_node)
+    if choice.action != "bootstrap" or reports[choice.node].failed_bootstraps < BOOTSTRAP_ATTEMPTS:
+        return choice
+    order = {n: i for i, n in enumerate(nodes)}
+    failed = reports[choice.node]
+    present = [reports[n] for n in nodes if n in reports and reports[n].reported]
+    # Another node may stand in only where it holds at least the same position of the same history.
+    equal = sorted((r for r in present if r.node != failed.node and r.failed_bootstraps < BOOTSTRAP_ATTEMPTS
+                    and not r.sst_incomplete and r.seqno is not None and failed.seqno is not None
+                    and r.seqno >= failed.seqno and (r.uuid == failed.uuid or failed.seqno == NO_SEQNO)),
+                   key=lambda r: _rank(r, order))
+    why = (f"{failed.node}'s bootstrap failed {failed.failed_bootstraps} times (its server error log says why)")
+    if equal:
+        return Decision("bootstrap", equal[0].node, f"{why}; {equal[0].node} holds the same data "
+                        f"({equal[0].uuid}:{equal[0].seqno}) and bootstraps instead ({choice.reason})")
+    return Decision("wait", None, f"{why} and no other node provably holds its data ({failed.uuid}:{failed.seqno}; "
+                    f"positions: {_describe(present)}): fix {failed.node} and clear its attribute "
+                    "<resource>-bootstrap-failures, or override (force_bootstrap_node) accepting the loss of what "
+                    f"only {failed.node} holds", (failed.node,))
+
+
+def _choose(nodes: list[str], reports: dict[str, NodeReport], fenced: frozenset[str],
+            online: frozenset[str] | None, two_node: bool) -> Decision:
+    """The node provably holding the newest data, or why nobody may bootstrap."""
     order = {n: i for i, n in enumerate(nodes)}
     present = [reports[n] for n in nodes if n in reports and reports[n].reported]
-    safe = sorted((r for r in present if r.safe_to_bootstrap), key=lambda r: _rank(r, order))
+    safe = sorted((r for r in present if r.safe_to_bootstrap and not r.sst_incomplete), key=lambda r: _rank(r, order))
     if safe:
         return Decision("bootstrap", safe[0].node, f"{safe[0].node} has safe_to_bootstrap=1 at "
                         f"{safe[0].uuid}:{safe[0].seqno} (positions: {_describe(present)})")
@@ -326,7 +361,14 @@ def _decide_safely(nodes: list[str], reports: dict[str, NodeReport], fenced: fro
     if len(uuids) > 1:
         return Decision("wait", None, f"nodes disagree on the cluster uuid ({_describe(present)}): "
                         "an operator must choose (force_bootstrap_node)", ())
-    candidates = sorted((r for r in present if r.seqno != NO_SEQNO and r.uuid in uuids), key=lambda r: _rank(r, order))
+    candidates = sorted((r for r in present if r.seqno != NO_SEQNO and r.uuid in uuids and not r.sst_incomplete),
+                        key=lambda r: _rank(r, order))
+    partial = [r.node for r in present if r.sst_incomplete]
+    if not candidates and partial:
+        # A datadir that was receiving a state transfer proves a cluster with data existed: never "new".
+        return Decision("wait", None, f"{', '.join(partial)} hold(s) an unfinished state transfer and no other "
+                        f"reporting node has a usable position ({_describe(present)}): waiting for a node that "
+                        "holds the cluster's data", tuple(n for n in nodes if n not in partial))
     if not candidates and not missing:
         # Nobody holds state Galera knows of (a new cluster, or datadirs without any wsrep position):
         # every node is equal, so the first in address order starts it, as every node computes alike.
@@ -338,6 +380,8 @@ def _decide_safely(nodes: list[str], reports: dict[str, NodeReport], fenced: fro
                         "an operator must choose (force_bootstrap_node)")
     best = candidates[0]
     left_out = f"; left out (fenced, not in the last Primary view): {', '.join(missing)}" if missing else ""
+    if partial:
+        left_out += f"; never candidates (unfinished state transfer): {', '.join(partial)}"
     return Decision("bootstrap", best.node, f"{best.node} has the highest seqno {best.seqno} of cluster {best.uuid} "
                     f"(positions: {_describe(present)}{left_out})")
 

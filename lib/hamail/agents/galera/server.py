@@ -19,15 +19,68 @@ SERVER_NAMES = ("mariadbd", "mysqld")
 SAFE_WRAPPERS = ("mysqld_safe", "mariadbd-safe")
 
 
+# Where heartbeat galera finds check credentials it was not given (MYSQL_USERNAME, MYSQL_PASSWORD), in order.
+CLUSTERCHECK_FILES = ("/etc/sysconfig/clustercheck", "/etc/default/clustercheck")
+
+
 def credentials(ctx: Context):
-    """The check credentials: credentials_file when set (a ConfigError if unusable), else check_user/passwd."""
+    """The check credentials: credentials_file when set (a ConfigError if unusable), else check_user/passwd,
+    each falling back as heartbeat galera's do to the clustercheck file's MYSQL_USERNAME/MYSQL_PASSWORD."""
     from hamail.adapters.mysql import Credentials, MySQLError, load_credentials
-    if ctx.config.credentials_file:
+    cfg = ctx.config
+    if cfg.credentials_file:
         try:
-            return load_credentials(ctx.config.credentials_file)
+            return load_credentials(cfg.credentials_file)
         except MySQLError as exc:
             raise ConfigError(str(exc)) from None
-    return Credentials(ctx.config.check_user or "root", ctx.config.check_passwd or None)
+    user, password = cfg.check_user, cfg.check_passwd
+    if not user or not password:
+        found_user, found_password = clustercheck(ctx)
+        user, password = user or found_user, password or found_password
+    return Credentials(user or "root", password or None)
+
+
+def clustercheck(ctx: Context):
+    """(MYSQL_USERNAME, MYSQL_PASSWORD as a Secret) from the first clustercheck file that exists, else Nones.
+
+    The file is a shell fragment that heartbeat sources; it is parsed here (KEY=value, optional export and
+    quotes), never run.
+    """
+    from hamail.secret import Secret
+    for path in CLUSTERCHECK_FILES:
+        try:
+            handle = open(path, encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        with handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            text = handle.read()
+        if mode & 0o077 and ctx.action in ("start", "validate-all"):
+            ctx.log.warning("%s holds the check password and others can read it (mode %04o): chmod 0600 it",
+                            path, mode & 0o777)
+        values = _shell_assignments(text, ("MYSQL_USERNAME", "MYSQL_PASSWORD"))
+        password = values.get("MYSQL_PASSWORD")
+        return values.get("MYSQL_USERNAME") or None, Secret(password) if password else None
+    return None, None
+
+
+def _shell_assignments(text: str, names: tuple[str, ...]) -> dict[str, str]:
+    """The values of simple NAME=value assignments (last one wins) in a shell fragment."""
+    import shlex
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("export "):
+            line = line[len("export "):].strip()
+        name, sep, value = line.partition("=")
+        if not sep or name not in names:
+            continue
+        try:
+            words = shlex.split(value, comments=True)
+        except ValueError:
+            continue
+        found[name] = words[0] if words else ""
+    return found
 
 
 def pid(ctx: Context) -> int | None:
