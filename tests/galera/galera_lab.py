@@ -78,13 +78,13 @@ def init_node(cluster, node: str, fresh: bool = True) -> None:
 
 
 def resource_xml(nodes: list[str], name: str = "galera", provider: str = "hamail", values: dict | None = None,
-                 **extra) -> str:
+                 unpromoted_interval: int = MONITOR_UNPROMOTED_S, **extra) -> str:
     """The promotable clone (promoted-max = all nodes) with short monitor intervals for tests."""
     attrs = "".join(f'<nvpair id="{name}-ia-{k}" name="{k}" value="{v}"/>'
                     for k, v in (values if values is not None else params(nodes, **extra)).items())
     ops = [("start", "0", "120s", None), ("stop", "0", "120s", None), ("promote", "0", "300s", None),
            ("demote", "0", "120s", None), ("monitor", f"{MONITOR_PROMOTED_S}s", "20s", "Promoted"),
-           ("monitor", f"{MONITOR_UNPROMOTED_S}s", "30s", "Unpromoted")]
+           ("monitor", f"{unpromoted_interval}s", "30s", "Unpromoted")]
     op_xml = "".join(f'<op id="{name}-{op}-{i}" name="{op}" interval="{iv}" timeout="{to}"'
                      + (f' role="{role}"' if role else "") + "/>" for i, (op, iv, to, role) in enumerate(ops))
     return (f'<clone id="{name}-clone"><meta_attributes id="{name}-clone-meta">'

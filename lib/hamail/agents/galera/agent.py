@@ -274,6 +274,7 @@ class GaleraResource:
             state["joining_since"] = time.time()
             state["bootstrap"] = True
             state["bootstrap_attempt"] = True  # until the promote ends: a failure is counted (promote)
+            state["joiners"] = [n for n in decision.reporting if n != me]  # promoted at once when Primary
             cluster.save_state(ctx, state)
             # Written immediately before --wsrep-new-cluster; recorded so that no failure path leaves our 1
             # behind (it would win the next outage's decision): see _undo_unfinished_bootstrap.
@@ -383,6 +384,7 @@ def _promote(ctx: Context) -> int:
     ctx.log.info("promote: %s (%s)", "done" if ok else "joined, state transfer continues under sync_allowance", desc)
     state = cluster.load_state(ctx) or {}
     was_bootstrap = state.get("bootstrap")
+    joiners = state.pop("joiners", None) or []
     state.update(score=cluster.PROMOTED_SCORE, wait="", decision="promoted", bootstrap=False)
     state.pop("wrote_safe", None)
     state.pop("bootstrap_attempt", None)
@@ -393,25 +395,23 @@ def _promote(ctx: Context) -> int:
     for name in cluster.PUBLISHED + ("bootstrap-wait", "force-bootstrap", cluster.FAILURES):
         cluster.attributes(ctx).delete(ctx.env.node_name, cluster.attr(ctx, name))
     if was_bootstrap:
-        _promote_everyone(ctx)
+        _promote_everyone(ctx, joiners)
     return OCFExit.SUCCESS
 
 
-def _promote_everyone(ctx: Context) -> None:
-    """After a bootstrap, let every other reporting node join now rather than at its next monitor."""
-    nodes, _, me = cluster.names(ctx)
-    try:
-        reported = cluster.attributes(ctx).get_all(cluster.attr(ctx, "last-committed"))
-    except Exception as exc:  # an optimisation only: the others' monitors do the same
-        ctx.log.warning("could not read the other nodes' reports: %s", exc)
-        return
-    for node in nodes:
-        if node != me and node in reported:
-            try:
-                cluster.scores(ctx, node).set(cluster.PROMOTED_SCORE)
-                ctx.log.info("bootstrap done: %s may join", node)
-            except Exception as exc:  # same as above
-                ctx.log.warning("could not set the promotion score of %s: %s", node, exc)
+def _promote_everyone(ctx: Context, joiners: list) -> None:
+    """After a bootstrap, let the other nodes that reported to the decision join now, in the transition that
+    follows, rather than at their next Unpromoted monitor (up to a whole interval later).
+
+    The list is the decision's own (not a query of their attributes now: attrd may answer "does not exist"
+    for a name this node has just deleted its own value of).
+    """
+    for node in joiners:
+        try:
+            cluster.scores(ctx, node).set(cluster.PROMOTED_SCORE)
+            ctx.log.info("bootstrap done: %s may join", node)
+        except Exception as exc:  # an optimisation only: the others' monitors do the same
+            ctx.log.warning("could not set the promotion score of %s: %s", node, exc)
 
 
 def demote(ctx: Context) -> int:

@@ -235,6 +235,7 @@ def decision(ctx: Context):
     override = ctx.config.force_bootstrap_node or None
     chosen = decide(nodes, reports, primary_nodes=primary, fenced=fenced, online=online, override=override,
                     two_node=ctx.config.two_node_mode)
+    chosen.reporting = tuple(n for n in nodes if reports[n].reported)
     if primary:
         # A Primary component exists: an override attribute has done its job (or was never needed), and
         # failed bootstraps of the last outage say nothing about the next one.

@@ -82,8 +82,21 @@ def _read_view_file(path: str):
 
 
 def keep_view(ctx: Context) -> None:
-    """Before a clean shutdown (which makes Galera remove gvwstate.dat): keep a copy of the last Primary view,
-    with its time, for the next recovery. The server's next start removes the copy (forget_view)."""
+    """Before a clean shutdown (which makes Galera remove gvwstate.dat) of a server that is no longer in a
+    Primary component: keep a copy of its last Primary view, with its time, for the next recovery. The
+    server's next start removes the copy (forget_view).
+
+    A server still in a Primary component leaves it cleanly and the others go on committing without it: its
+    last view then says nothing about what happened after, so nothing is kept (it waits for the others, as a
+    node that left cleanly must).
+    """
+    from hamail.adapters.mysql import MySQLError
+    try:
+        status = server.wsrep_status(ctx)
+    except (MySQLError, OCFError):
+        return  # unknown: keeping nothing is the safe side (the node waits for the others)
+    if status.get("wsrep_cluster_status") == "Primary":
+        return
     source = os.path.join(ctx.config.datadir, "gvwstate.dat")
     try:
         with open(source, encoding="utf-8", errors="replace") as handle:

@@ -257,7 +257,7 @@ class NodeReport:
 class Decision:
     """The outcome: 'bootstrap' (node is the winner), 'join' (a Primary exists) or 'wait' (reason says why)."""
 
-    __slots__ = ("action", "node", "reason", "awaited", "overridden")
+    __slots__ = ("action", "node", "reason", "awaited", "overridden", "reporting")
 
     def __init__(self, action: str, node: str | None, reason: str, awaited: tuple[str, ...] = (),
                  overridden: bool = False) -> None:
@@ -266,6 +266,7 @@ class Decision:
         self.reason = reason
         self.awaited = awaited
         self.overridden = overridden  # an operator override resolved a wait
+        self.reporting: tuple[str, ...] = ()  # the nodes whose reports it was made from (set by the caller)
 
     def __repr__(self) -> str:
         return f"Decision({self.action}, {self.node}, {self.reason!r})"
