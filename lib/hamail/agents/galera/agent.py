@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from hamail.agents.galera import cluster, positions, server
-from hamail.agents.galera.server import JOINED, JOINING
+from hamail.agents.galera.server import JOINED, JOINING, POLL_LONGEST
 from hamail.ocf import ActionSpec, Agent, AgentSpec, ConfigError, Context, Kind, NotInstalled, OCFError, OCFExit
 from hamail.ocf import Param, ParamTable, main
 
@@ -373,7 +373,7 @@ def _promote(ctx: Context) -> int:
     promote_budget = ctx.deadline.remaining()
     try:
         status = poll(ctx.deadline.sub(max(1.0, ctx.deadline.remaining() - 3)), settled,
-                      what="Primary and Synced", longest=1.0)
+                      what="Primary and Synced", longest=POLL_LONGEST)
     except DeadlineExceeded:
         raise OCFError(OCFExit.ERR_GENERIC, f"promote: not Primary before the timeout "
                                             f"({last[0] if last else 'no status'})") from None

@@ -9,14 +9,17 @@ import os
 from hamail.ocf import ConfigError, Context, NotInstalled, OCFError, OCFExit
 from hamail.system import proc
 
-__all__ = ["JOINING", "DONOR", "JOINED", "SYNCED", "credentials", "pid", "connect", "wsrep_status", "primary_ok",
-           "prepare_dirs", "argv", "start", "stop", "log_errors"]
+__all__ = ["JOINING", "DONOR", "JOINED", "SYNCED", "POLL_LONGEST", "credentials", "pid", "connect", "wsrep_status",
+           "primary_ok", "prepare_dirs", "argv", "start", "stop", "log_errors"]
 
 # wsrep_local_state numbers (Galera's gcs node states).
 JOINING, DONOR, JOINED, SYNCED = 1, 2, 3, 4
 SERVER_NAMES = ("mariadbd", "mysqld")
 # A wrapper that restarts a server it sees die: killed with the server when a stop runs out of time.
 SAFE_WRAPPERS = ("mysqld_safe", "mariadbd-safe")
+# The longest pause between two looks at a starting, joining or stopping server: each pause is time the
+# cluster waits for nothing, and a look (a connection over the local socket, a /proc read) costs milliseconds.
+POLL_LONGEST = 0.25
 
 
 # Where heartbeat galera finds check credentials it was not given (MYSQL_USERNAME, MYSQL_PASSWORD), in order.
@@ -192,7 +195,7 @@ def start(ctx: Context, *extra: str) -> None:
         except MySQLError:
             return None
     try:
-        poll(ctx.deadline, answering, what="the server to answer", longest=1.0)
+        poll(ctx.deadline, answering, what="the server to answer", longest=POLL_LONGEST)
     except AccessDenied as exc:
         raise ConfigError(f"check user {credentials(ctx).user!r} cannot log in: {exc}") from None
     except DeadlineExceeded:
@@ -230,7 +233,8 @@ def stop(ctx: Context) -> None:
         """True once the server has exited."""
         return None if proc.alive(server) else True
     try:
-        poll(ctx.deadline.sub(max(1.0, ctx.deadline.remaining() - 5)), gone, what="the server to stop", longest=0.5)
+        poll(ctx.deadline.sub(max(1.0, ctx.deadline.remaining() - 5)), gone, what="the server to stop",
+             longest=POLL_LONGEST)
         return
     except DeadlineExceeded:
         ctx.log.warning("server pid %d ignored SIGTERM until the deadline: killing it", server)
