@@ -277,5 +277,13 @@ def main(argv: Sequence[str]) -> int:
     return 0
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    """SIGTERM (make interrupted, a CI timeout) unwinds like ^C: every case's teardown stops what it started
+    (BMC simulators, servers, labs) instead of leaving them running."""
+    raise SystemExit(128 + signum)
+
+
 if __name__ == "__main__":
+    import signal
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     sys.exit(main(sys.argv))

@@ -68,7 +68,8 @@ def clustercheck(ctx: Context):
 
 
 def _shell_assignments(text: str, names: tuple[str, ...]) -> dict[str, str]:
-    """The values of simple NAME=value assignments (last one wins) in a shell fragment."""
+    """The values of simple NAME=value assignments (last one wins) in a shell fragment; a value the shell would
+    expand ($VAR, $(...), backquotes outside single quotes) is skipped, never run or guessed."""
     import shlex
     found: dict[str, str] = {}
     for line in text.splitlines():
@@ -77,6 +78,8 @@ def _shell_assignments(text: str, names: tuple[str, ...]) -> dict[str, str]:
             line = line[len("export "):].strip()
         name, sep, value = line.partition("=")
         if not sep or name not in names:
+            continue
+        if not value.startswith("'") and ("$" in value or "`" in value):
             continue
         try:
             words = shlex.split(value, comments=True)
