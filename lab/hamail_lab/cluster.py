@@ -180,12 +180,31 @@ class Cluster:
             "recheck_interval": self.recheck_interval, "dc_deadtime": self.dc_deadtime,
             "properties": self.properties, "private_dirs": list(self.private_dirs),
             "host_address": self.host_address, "checkout": str(self.checkout), "running": running,
-            "inits": {node: list(value) for node, value in self._inits.items()},
+            "inits": {node: list(value) for node, value in self._merged_inits().items()},
         }
         self.workdir.mkdir(parents=True, exist_ok=True)
         tmp = self.workdir / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state, indent=2) + "\n")
         tmp.replace(self.workdir / STATE_FILE)
+
+    def _merged_inits(self) -> dict[str, tuple[int, int | None]]:
+        """The nodes' init processes to record: this object's where they live, else what another process (a
+        BMC that booted a node, the CLI) recorded where that lives. Each process only knows the nodes it
+        booted itself; writing its own view alone would put a dead pid over a node booted elsewhere."""
+        try:
+            recorded = {node: tuple(value) for node, value in
+                        json.loads((self.workdir / STATE_FILE).read_text()).get("inits", {}).items()}
+        except (OSError, ValueError):
+            recorded = {}
+        merged = {}
+        for node in sorted(set(recorded) | set(self._inits)):
+            mine, theirs = self._inits.get(node), recorded.get(node)
+            if mine is not None and hostsys.alive(*mine):
+                merged[node] = mine
+            elif theirs is not None and hostsys.alive(*theirs):
+                merged[node] = theirs
+                self._inits[node] = theirs  # this object now knows where that node runs
+        return merged
 
     @classmethod
     def load(cls, workdir: Path) -> "Cluster":

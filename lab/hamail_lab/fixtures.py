@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""pytest plugin: session-scoped real clusters ``cluster1`` (1 node) and ``cluster3`` (3 nodes).
+"""pytest plugin: session-scoped real clusters ``cluster1`` (1 node) and ``cluster3`` (3 nodes), and
+``fenced_cluster3`` (per test: stonith enabled, a hamail-vbmc BMC and a fence_ipmi device per node).
 
 Enable with ``pytest_plugins = ["hamail_lab.fixtures"]`` in the top conftest (after putting
 ``lab/`` on sys.path).  Each cluster is started on first use and stopped at session end,
@@ -24,6 +25,7 @@ from typing import Iterator
 
 import pytest
 
+from .bmc import BmcNetwork
 from .cluster import Cluster
 from .hostsys import LabError
 
@@ -157,3 +159,32 @@ def cluster1(lab_workdir, lab_safety_net) -> Iterator[Cluster]:
 def cluster3(lab_workdir, lab_safety_net) -> Iterator[Cluster]:
     """A running 3-node cluster (prefix hm3, 192.0.2.11-13), shared by the whole session."""
     yield from _session_cluster("cluster3", lab_workdir, lab_safety_net)
+
+
+@pytest.fixture
+def fenced_cluster3(tmp_path, lab_safety_net) -> Iterator[tuple[Cluster, BmcNetwork]]:
+    """A 3-node cluster with stonith-enabled=true, a BMC per node and one fence_ipmi device per node (the
+    devices started): (cluster, bmcs). Fencing powers a node off and on through its BMC for real."""
+    from hamail.pacemaker.crmmon import parse_crm_mon
+    require_root()
+    prefix = free_prefix("hmf")
+    cluster = Cluster(tmp_path / "lab", 3, prefix, "192.0.2", stonith_enabled=True, checkout=CHECKOUT)
+    bmcs = BmcNetwork(cluster)
+    lab_safety_net.add(cluster)  # torn down on SIGTERM/atexit too
+    try:
+        cluster.start()
+        bmcs.start()
+        config = tmp_path / "fence.crm"
+        config.write_text(bmcs.crm_config())
+        loaded = cluster.run("node1", ["crm", "configure", "load", "update", str(config)], timeout=120)
+        if loaded.returncode != 0:
+            raise LabError(f"loading the fence devices failed: {loaded.stderr}")
+        cluster.wait_for(lambda: {"fence-node1", "fence-node2", "fence-node3"} <= {
+            r.id for r in parse_crm_mon(cluster.crm_mon_xml("node1")).resources if r.active} or None,
+            60, "the fence devices to start")
+        yield cluster, bmcs
+    finally:
+        bmcs.stop()
+        # The BMCs booted nodes from their own processes: reload the state they recorded.
+        Cluster.load(cluster.workdir).stop(force=True)
+        lab_safety_net.discard(cluster)

@@ -4,40 +4,12 @@ power commands kill and boot that node's namespaces; the node comes back and rej
 
 import time
 
-import pytest
-
 from hamail_lab import Cluster
-from hamail_lab.bmc import BmcNetwork
 from hamail.pacemaker.crmmon import parse_crm_mon
 
 
-@pytest.fixture
-def fenced_lab(tmp_path, lab_safety_net):
-    """A 3-node cluster with stonith-enabled=true, a BMC per node and one fence_ipmi device per node."""
-    prefix = "hmf" if not Cluster.prefix_in_use("hmf") else "hmg"
-    cluster = Cluster(tmp_path / "lab", 3, prefix, "192.0.2", stonith_enabled=True)
-    bmcs = BmcNetwork(cluster)
-    lab_safety_net.add(cluster)  # torn down on SIGTERM/atexit too
-    try:
-        cluster.start()
-        bmcs.start()
-        config = tmp_path / "fence.crm"
-        config.write_text(bmcs.crm_config())
-        loaded = cluster.run("node1", ["crm", "configure", "load", "update", str(config)], timeout=120)
-        assert loaded.returncode == 0, loaded.stderr
-        cluster.wait_for(lambda: {"fence-node1", "fence-node2", "fence-node3"} <= {
-            r.id for r in parse_crm_mon(cluster.crm_mon_xml("node1")).resources if r.active} or None,
-            60, "the fence devices to start")
-        yield cluster, bmcs
-    finally:
-        bmcs.stop()
-        # The BMCs booted nodes from their own processes: reload the state they recorded.
-        Cluster.load(cluster.workdir).stop(force=True)
-        lab_safety_net.discard(cluster)
-
-
-def test_a_cut_off_node_is_fenced_through_ipmi_and_rejoins(fenced_lab):
-    cluster, bmcs = fenced_lab
+def test_a_cut_off_node_is_fenced_through_ipmi_and_rejoins(fenced_cluster3):
+    cluster, bmcs = fenced_cluster3
     started = time.time() - 5
     old_init = cluster.init_pid("node3")
     cluster.cut_link("node3")
