@@ -130,6 +130,7 @@ def test_all_killed_power_loss(galera3):
     lab = galera3
     w = writer(lab, "node2")
     marks = gl.log_marks(lab, NODES)
+    history = gl.wsrep(lab, "node1")["wsrep_cluster_state_uuid"]
     try:
         node, seconds, acked = gl.power_loss(lab, w)
         print(f"\nall killed -> Primary accepting writes on {node}: {seconds:.1f} s")
@@ -137,6 +138,8 @@ def test_all_killed_power_loss(galera3):
         assert lost(lab, acked, node) == []
         assert_nothing_lost(lab, acked)
         assert len(gl.bootstrapped_since(lab, marks)) == 1
+        # the history goes on (the others joined by incremental transfer, not a full copy of a new one)
+        assert {gl.wsrep(lab, n)["wsrep_cluster_state_uuid"] for n in NODES} == {history}
     finally:
         w.stop()
         heal(lab)

@@ -268,7 +268,7 @@ class GaleraResource:
             state["joining_since"] = time.time()
             cluster.save_state(ctx, state)
             positions.forget_view(ctx)
-            server.start(ctx)
+            server.start(ctx, *_start_position(state))
             return
         if decision.action == "bootstrap" and decision.node == me:
             state["joining_since"] = time.time()
@@ -285,7 +285,7 @@ class GaleraResource:
             ctx.log.info("bootstrapping a new Primary component: %s", decision.reason)
             positions.forget_view(ctx)
             try:
-                server.start(ctx, "--wsrep-new-cluster")
+                server.start(ctx, "--wsrep-new-cluster", *_start_position(state))
             except BaseException:
                 if server.pid(ctx) is None:
                     _undo_unfinished_bootstrap(ctx, state)
@@ -297,6 +297,12 @@ class GaleraResource:
     def do_demote(self, ctx: Context) -> None:
         """Stop the server; the next observation is Unpromoted."""
         server.stop(ctx)
+
+
+def _start_position(state: dict) -> list[str]:
+    """--wsrep-start-position for a server whose position only --wsrep-recover knew (grastate.dat says -1)."""
+    start = (state.get("position") or {}).get("start_position")
+    return [f"--wsrep-start-position={start}"] if start else []
 
 
 def monitor(ctx: Context) -> int:

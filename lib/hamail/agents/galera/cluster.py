@@ -152,7 +152,7 @@ def position_record(position) -> dict:
     """What the state file keeps of a published position, to publish it again (republish)."""
     return {"uuid": position.uuid, "seqno": position.seqno, "safe_to_bootstrap": position.safe_to_bootstrap,
             "no_grastate": position.no_grastate, "view": position.view, "view_time": position.view_time,
-            "sst_incomplete": position.sst_incomplete}
+            "sst_incomplete": position.sst_incomplete, "start_position": position.start_position}
 
 
 def republish(ctx: Context) -> bool:

@@ -128,13 +128,18 @@ class Position:
     written (epoch seconds as text, '' when unknown).
     """
 
-    __slots__ = ("uuid", "seqno", "safe_to_bootstrap", "no_grastate", "view", "view_time", "sst_incomplete")
+    __slots__ = ("uuid", "seqno", "safe_to_bootstrap", "no_grastate", "view", "view_time", "sst_incomplete",
+                 "start_position")
 
     def __init__(self, uuid: str, seqno: int, safe_to_bootstrap: bool, no_grastate: bool, view: str = "",
-                 view_time: str = "", sst_incomplete: bool = False) -> None:
+                 view_time: str = "", sst_incomplete: bool = False, start_position: str = "") -> None:
         self.uuid, self.seqno, self.safe_to_bootstrap = uuid, seqno, safe_to_bootstrap
         self.no_grastate, self.view, self.view_time = no_grastate, view, view_time
         self.sst_incomplete = sst_incomplete
+        # uuid:seqno recovered by --wsrep-recover where grastate.dat has none: the server must be started with it
+        # (--wsrep-start-position, as mysqld_safe does), else a bootstrap starts a new history at 0 and every
+        # joiner needs a full state transfer instead of an incremental one
+        self.start_position = start_position
 
     def __repr__(self) -> str:
         return (f"Position({self.uuid}:{self.seqno}, safe_to_bootstrap={int(self.safe_to_bootstrap)}, "
@@ -177,6 +182,7 @@ def recover(ctx: Context) -> Position:
     ctx.log.info("grastate.dat %s: running --wsrep-recover", "is absent" if state is None else
                  f"has no position ({state.uuid}:{state.seqno})")
     no_grastate = state is None
+    rolled_back = False
     rec = _run_recovery(ctx)
     if not rec.found and rec.prepared:
         ctx.log.warning("--wsrep-recover found %d prepared transaction(s): rolling back with --tc-heuristic-recover",
@@ -194,13 +200,16 @@ def recover(ctx: Context) -> Position:
             except FileNotFoundError:
                 pass
             no_grastate = True
+            rolled_back = True
     if not rec.found:
         raise OCFError(OCFExit.ERR_GENERIC, "unable to detect the last committed seqno: --wsrep-recover reported no "
                        "position" + (f" ({rec.prepared} prepared transactions)" if rec.prepared else "")
                        + f"; see {ctx.config.log}")
     ctx.log.info("position from --wsrep-recover: %s:%d", rec.uuid, rec.seqno)
+    # Not after a rollback: that node must take a full state transfer (its grastate.dat is gone on purpose).
+    start = f"{rec.uuid}:{rec.seqno}" if not rolled_back and rec.seqno >= 0 else ""
     return Position(rec.uuid, rec.seqno, bool(state is not None and state.safe_to_bootstrap), no_grastate, encoded,
-                    view_time)
+                    view_time, start_position=start)
 
 
 def _run_recovery(ctx: Context, *extra: str):
