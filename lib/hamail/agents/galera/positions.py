@@ -52,33 +52,31 @@ KEPT_VIEW = "hamail-gvwstate.dat"
 def read_view(ctx: Context):
     """(last Primary view, when it was written) or (None, None): from gvwstate.dat, else from the copy taken
     before this node's last clean shutdown (keep_view); an empty gvwstate.dat is removed (codership/galera#354)."""
-    path = os.path.join(ctx.config.datadir, "gvwstate.dat")
-    found = _read_view_file(path)
-    if found is None:
-        ctx.log.warning("empty %s: removed it, it would prevent the next start (codership/galera#354)", path)
-        found = (None, None)
-    if found[0] is None:
-        kept = _read_view_file(os.path.join(ctx.config.datadir, KEPT_VIEW))
-        if kept is not None and kept[0] is not None:
-            ctx.log.info("last Primary view from the copy kept at the last clean shutdown: %r", kept[0])
-            return kept
-    return found
+    view, written, _ = _read_view_file(ctx, os.path.join(ctx.config.datadir, "gvwstate.dat"))
+    if view is None:
+        kept, kept_time, _ = _read_view_file(ctx, os.path.join(ctx.config.datadir, KEPT_VIEW))
+        if kept is not None:
+            ctx.log.info("last Primary view from the copy kept at the last clean shutdown: %r", kept)
+            return kept, kept_time
+    return view, written
 
 
-def _read_view_file(path: str):
-    """(view, mtime) of a gvwstate file, (None, None) when absent or unusable, None when it was empty (removed)."""
+def _read_view_file(ctx: Context, path: str):
+    """(view, mtime, text) of a gvwstate file, Nones when absent, empty or unusable; an empty one is removed
+    (codership/galera#354: it would prevent the next start)."""
     from hamail.agents.galera.recovery import parse_gvwstate
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             written = os.fstat(handle.fileno()).st_mtime
             text = handle.read()
     except OSError:
-        return None, None
+        return None, None, None
     if not text.strip():
+        ctx.log.warning("empty %s: removing it, it would prevent the next start (codership/galera#354)", path)
         os.unlink(path)
-        return None
+        return None, None, None
     view = parse_gvwstate(text)
-    return view, (written if view is not None else None)
+    return (view, written, text) if view is not None else (None, None, None)
 
 
 def keep_view(ctx: Context) -> None:
@@ -97,16 +95,9 @@ def keep_view(ctx: Context) -> None:
         return  # unknown: keeping nothing is the safe side (the node waits for the others)
     if status.get("wsrep_cluster_status") == "Primary":
         return
-    source = os.path.join(ctx.config.datadir, "gvwstate.dat")
-    try:
-        with open(source, encoding="utf-8", errors="replace") as handle:
-            mtime = os.fstat(handle.fileno()).st_mtime
-            text = handle.read()
-    except OSError:
-        return  # never Primary since the last start (or crashed before): nothing newer to keep
-    from hamail.agents.galera.recovery import parse_gvwstate
-    if parse_gvwstate(text) is None:
-        return
+    view, mtime, text = _read_view_file(ctx, os.path.join(ctx.config.datadir, "gvwstate.dat"))
+    if view is None:
+        return  # never Primary since the last start: nothing newer to keep
     target = os.path.join(ctx.config.datadir, KEPT_VIEW)
     atomic_write(target, text, sync=True)
     os.utime(target, (mtime, mtime))
