@@ -253,12 +253,12 @@ TABLE = [
         (7, 0, None, 0), ours=(6, 6, 6, 0), meta=PROMOTABLE_GALERA,
         why="a password file others can read is refused on every action (upstream has no such parameter and "
             "ignores it)"),
-    Row("galera", "several problems", lambda lab: _gal(lab, sync_allowance="soon", view_change_time="later",
+    Row("galera", "several problems", lambda lab: _gal(lab, sync_allowance="soon", two_node_mode="perhaps",
                                                        enable_creation="perhaps"),
         (7, 0, None, 0), ours=(6, 6, 6, 0), meta=PROMOTABLE_GALERA,
-        names=["sync_allowance", "view_change_time", "enable_creation"],
-        why="upstream 4.12 has no sync_allowance or view_change_time and reads enable_creation only when it "
-            "finds an empty datadir: ours refuses all three at once, naming each"),
+        names=["sync_allowance", "two_node_mode", "enable_creation"],
+        why="upstream 4.12 has no sync_allowance, takes any two_node_mode but a true word as false, and reads "
+            "enable_creation only when it finds an empty datadir: ours refuses all three at once, naming each"),
     Row("galera", "malformed cluster_host_map", lambda lab: _gal(lab, cluster_host_map="node1"),
         (7, 0, None, 0), ours=(6, 6, 6, 0), meta=PROMOTABLE_GALERA,
         why="upstream 4.12 reads cluster_host_map only when it needs a name (it then finds none and fails "

@@ -25,9 +25,7 @@ def params(nodes: list[str], **extra) -> dict[str, str]:
     """The agent's instance parameters for the lab (same paths on every node, private contents)."""
     values = {"binary": "/usr/sbin/mariadbd", "config": f"{BASE}/my.cnf", "datadir": f"{BASE}/data",
               "log": f"{BASE}/error.log", "pid": f"{RUN}/mysqld.pid", "socket": f"{RUN}/mysqld.sock",
-              "wsrep_cluster_address": "gcomm://" + ",".join(nodes), "sync_allowance": "600s",
-              # evs.inactive_timeout + evs.install_timeout of my_cnf (6 s + 4 s), plus slack
-              "view_change_time": "12s"}
+              "wsrep_cluster_address": "gcomm://" + ",".join(nodes), "sync_allowance": "600s"}
     values.update(extra)
     return values
 
@@ -145,6 +143,23 @@ def recorded_fencing(cluster, node: str, resource: str = "galera") -> int | None
                                                  "-l", "forever", "-G", "-q"])
     text = proc.stdout.strip()
     return int(text) if proc.returncode == 0 and text.isdigit() else None
+
+
+def fencing_at_last_join(cluster, node: str, resource: str = "galera") -> int | None:
+    """The newest fencing of node known when node last joined a Primary component (<resource>-fenced-at-last-join):
+    fencings up to then never excuse it again."""
+    proc = cluster.run(cluster.first_running(), ["crm_attribute", "-N", node, "-n", f"{resource}-fenced-at-last-join",
+                                                 "-l", "forever", "-G", "-q"])
+    text = proc.stdout.strip()
+    return int(text) if proc.returncode == 0 and text.isdigit() else None
+
+
+def crash_server(cluster, node: str) -> None:
+    """Crash node's mariadbd (SIGKILL by its pid file) and wait until it is gone."""
+    pid = cluster.run(node, ["cat", f"{RUN}/mysqld.pid"]).stdout.strip()
+    assert pid.isdigit(), pid
+    assert cluster.run(node, ["kill", "-9", pid]).returncode == 0
+    cluster.wait_for(lambda: cluster.run(node, ["kill", "-0", pid]).returncode != 0, 10, "mariadbd to die")
 
 
 def sql(cluster, node: str, statement: str, timeout: float = 30,

@@ -50,11 +50,8 @@ def contents(lab):
 
 
 def kill9(lab):
-    """Crash the node's mariadbd (SIGKILL by its pid file) and wait until it is gone."""
-    pid = lab.run(NODE, ["cat", f"{gl.RUN}/mysqld.pid"]).stdout.strip()
-    assert pid.isdigit(), pid
-    assert lab.run(NODE, ["kill", "-9", pid]).returncode == 0
-    lab.wait_for(lambda: lab.run(NODE, ["kill", "-0", pid]).returncode != 0, 10, "mariadbd to die")
+    """Crash the node's mariadbd and wait until it is gone."""
+    gl.crash_server(lab, NODE)
 
 
 @pytest.fixture(scope="module")

@@ -34,9 +34,9 @@ def heal(lab):
     lab.heal()
     for node in NODES:
         ok(lab, ["stonith_admin", "--cleanup", f"--history={node}"])
-        proc = lab.run(lab.first_running(), ["crm_attribute", "-N", node, "-n", f"{RSC}-fenced-at", "-l", "forever",
-                                             "-D"])
-        assert proc.returncode in (0, 105), proc.stderr  # 105 (ENXIO): there was no record
+        for name in (f"{RSC}-fenced-at", f"{RSC}-fenced-at-last-join"):
+            proc = lab.run(lab.first_running(), ["crm_attribute", "-N", node, "-n", name, "-l", "forever", "-D"])
+            assert proc.returncode in (0, 105), proc.stderr  # 105 (ENXIO): there was no record
     ok(lab, ["crm_resource", "--cleanup", "-r", f"{RSC}-clone"])
     promoted(lab)
 
@@ -66,7 +66,8 @@ def galera2(lab3, tmp_path_factory):
     lab.heal()
     gl.remove_clone(lab, f"{RSC}-clone")
     for node in NODES:
-        lab.run(lab.first_running(), ["crm_attribute", "-N", node, "-n", f"{RSC}-fenced-at", "-l", "forever", "-D"])
+        for name in (f"{RSC}-fenced-at", f"{RSC}-fenced-at-last-join"):
+            lab.run(lab.first_running(), ["crm_attribute", "-N", node, "-n", name, "-l", "forever", "-D"])
 
 
 def writer(lab, node):

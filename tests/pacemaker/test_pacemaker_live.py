@@ -217,7 +217,28 @@ def test_fencing_history_of_a_killed_node(cluster3):
             print(FencingRecords(CommandRunner(), "hamail-test-fenced-at").recorded("node3"))
         """).strip()
         assert seen == str(recorded["first"][0][1])
+
+        # node3 came back from that fencing and joined (it notes so): the fencing no longer excuses it; a
+        # fencing after that does. Only fencing times are compared, never a node's clock with the fencer's.
+        since = """
+            import json
+            from hamail.pacemaker.crmmon import read_cluster_status
+            from hamail.pacemaker.fencing import FencingRecords
+            from hamail.system.runner import CommandRunner
+            runner = CommandRunner()
+            records, status = FencingRecords(runner, "hamail-test-fenced-at"), read_cluster_status(runner)
+            before = records.fenced_since_joined("node3", status)
+            {action}
+            print(json.dumps([before, records.fenced_since_joined("node3", status)]))
+        """
+        fenced = recorded["first"][0][1]
+        out = py(cluster3, "node2", since.format(action='records.note_joined("node3", status)'))
+        assert json.loads(out) == [fenced, None]
+        later = fenced + 60
+        out = py(cluster3, "node1", since.format(action=f'records.record("node3", {later})'))
+        assert json.loads(out) == [None, later]
     finally:
-        cluster3.run("node1", ["crm_attribute", "-N", "node3", "-n", "hamail-test-fenced-at", "-l", "forever", "-D"])
+        for name in ("hamail-test-fenced-at", "hamail-test-fenced-at-last-join"):
+            cluster3.run("node1", ["crm_attribute", "-N", "node3", "-n", name, "-l", "forever", "-D"])
         cluster3.heal()
         cluster3.run("node1", ["stonith_admin", "--cleanup", "--history=node3"])

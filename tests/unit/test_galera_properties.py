@@ -157,3 +157,19 @@ def test_two_node_mode_trusts_a_fenced_peer_only_when_this_node_did_not_leave_cl
     assert decide(nodes, left_cleanly, fenced=fenced, online=online, two_node=True).action == "wait"
     # offline is not fenced: both halves of a split see the other offline
     assert decide(nodes, crashed, fenced=frozenset(), online=online, two_node=True).action == "wait"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(outages(), st.sampled_from(NODES), st.floats(-900, 900))
+def test_clocks_that_disagree_change_nothing(outage, skewed, offset):
+    """A node whose clock is minutes off (before NTP) records view times that disagree with the others': the
+    decision is made from seqnos, views and marks only, so it is the same."""
+    reports, fenced, online = outage
+    shifted = dict(reports)
+    if skewed in reports and reports[skewed].view_time is not None:
+        r = reports[skewed]
+        shifted[skewed] = NodeReport(r.node, r.uuid, r.seqno, r.safe_to_bootstrap, r.no_grastate, r.view, r.force,
+                                     r.view_time + offset, r.sst_incomplete, r.failed_bootstraps)
+    before = decide(NODES, reports, fenced=fenced, online=online)
+    after = decide(NODES, shifted, fenced=fenced, online=online)
+    assert (after.action, after.node, after.reason) == (before.action, before.node, before.reason)

@@ -4,7 +4,7 @@
 import pytest
 
 from hamail.agents.galera.recovery import (
-    ZERO_UUID, NodeReport, View, decide, fencing_cutoff, parse_address, parse_grastate, parse_gvwstate,
+    ZERO_UUID, NodeReport, View, decide, parse_address, parse_grastate, parse_gvwstate,
     parse_host_map, parse_recovery_log, set_safe_to_bootstrap,
 )
 
@@ -247,6 +247,10 @@ DECISIONS = [
     ("two failed bootstraps of the safe_to_bootstrap node: an equal one stands in",
      {"node1": R("node1", 9, stb=True, failed=3), "node2": R("node2", 9), "node3": R("node3", 7)}, {},
      "bootstrap", "node2", ["node2 holds the same data"]),
+    ("a stand-in is never behind another reporter of its history whose bootstrap failed too (hypothesis found it)",
+     {"node1": R("node1", -1, stb=True, failed=2), "node2": R("node2", -1, uuid=U2),
+      "node3": R("node3", 0, uuid=U2, failed=2)}, {},
+     "wait", None, ["node1's bootstrap failed 2 times", "no other node provably holds its data"]),
     ("the override may still name a node whose bootstrap failed",
      {"node1": R("node1", 9, failed=2), "node2": R("node2", 8), "node3": R("node3", 7)}, {"override": "node1"},
      "bootstrap", "node1", ["operator override"]),
@@ -294,17 +298,3 @@ def test_a_node_without_a_recovered_position_is_waited_for():
     assert decision.reason.startswith("waiting for node1 to report its position (node1 not recorded as fenced")
 
 
-@pytest.mark.parametrize("times,margin,expected", [
-    ((1000.0, 1200.0), 30, 1170.0),        # the newest view counts: waiting is the safe side
-    ((1000.0,), 0, 1000.0),
-    ((1000.0, None), 30, None),            # a node without a view time: no fencing can count
-    ((), 30, None),
-])
-def test_fencing_cutoff(times, margin, expected):
-    reports = [NodeReport(f"node{i}", U, 5, view=V(GA, GA), view_time=t) for i, t in enumerate(times, 1)]
-    assert fencing_cutoff(reports, margin) == expected
-
-
-def test_fencing_cutoff_ignores_nodes_that_did_not_report():
-    reports = [NodeReport("node1", U, 5, view_time=1000.0), NodeReport("node3", None, None)]
-    assert fencing_cutoff(reports, 10) == 990.0

@@ -61,16 +61,6 @@ PARAMS = ParamTable(
           "How long a joining node may stay in Joining/Joined (state transfer) before the monitor fails it. "
           "promote returns once the server runs and joins; the transfer continues under this allowance.",
           default="3600s"),
-    Param("view_change_time", Kind.DURATION, "Longest time Galera takes to drop a lost node from the view",
-          "A fenced node that is missing after an outage is left out of the bootstrap choice only if its fencing "
-          "completed after it left the survivors' Primary component. The survivors record when they installed "
-          "their last Primary view (gvwstate.dat), which follows the node's departure by at most "
-          "evs.inactive_timeout + evs.install_timeout (22.5 s with Galera's defaults): a fencing counts when it "
-          "completed no earlier than this long before the newest of those views. Larger values accept older "
-          "fencings; an older fencing never excuses a node (it may have returned and committed since). "
-          "Pacemaker forgets fencing history when every node loses power, so the survivors' Promoted monitors "
-          "copy a missing node's fencing time into the CIB (permanent node attribute <resource>-fenced-at).",
-          default="30s"),
     Param("force_bootstrap_node", Kind.STRING, "Operator override: bootstrap this node",
           "The automated form of --force-safe-to-bootstrap: when no Primary component exists, this Pacemaker node "
           "bootstraps even though the agent cannot prove it holds the newest data (e.g. a node that was in the last "
@@ -268,6 +258,7 @@ class GaleraResource:
             state["joining_since"] = time.time()
             cluster.save_state(ctx, state)
             positions.forget_view(ctx)
+            cluster.note_joined(ctx)
             server.start(ctx, *_start_position(state))
             return
         if decision.action == "bootstrap" and decision.node == me:
@@ -284,6 +275,7 @@ class GaleraResource:
                 cluster.save_state(ctx, state)
             ctx.log.info("bootstrapping a new Primary component: %s", decision.reason)
             positions.forget_view(ctx)
+            cluster.note_joined(ctx)
             try:
                 server.start(ctx, "--wsrep-new-cluster", *_start_position(state))
             except BaseException:

@@ -184,7 +184,7 @@ def decision(ctx: Context):
     """Gather every node's report from crm_mon (attributes, roles, fencing history) and decide (pure logic in
     hamail.agents.galera.recovery); log the decision with everything it was based on."""
     from hamail.pacemaker.crmmon import read_cluster_status
-    from hamail.agents.galera.recovery import NodeReport, View, decide, fencing_cutoff
+    from hamail.agents.galera.recovery import NodeReport, View, decide
     nodes, _, me = names(ctx)
     status = read_cluster_status(ctx.runner, ctx.deadline)
     base = ctx.env.clone_base
@@ -209,14 +209,13 @@ def decision(ctx: Context):
                                  (attr_of(me, "force-bootstrap") or "").lower() in ("1", "true", "yes"),
                                  number(record["view_time"]), bool(record.get("sst_incomplete")),
                                  reports[me].failed_bootstraps)
-    cutoff = fencing_cutoff(list(reports.values()), ctx.config.view_change_time)
-    fenced, recorded = set(), {}
+    fenced, since_join = set(), {}
     online_now = set(status.online_nodes())
     for node in nodes:
-        if cutoff is None or node in online_now or reports[node].reported:
+        if node in online_now or reports[node].reported:
             continue
-        recorded[node] = fencing_records(ctx).recorded(node)
-        if status.was_fenced(node, since=cutoff) or (recorded[node] or 0) >= cutoff:
+        since_join[node] = fencing_records(ctx).fenced_since_joined(node, status)
+        if since_join[node] is not None:
             fenced.add(node)
     if ctx.config.two_node_mode and len(nodes) == 2:
         # A peer that left cleanly (Pacemaker shut it down: expected down) stopped Galera cleanly, so it is as
@@ -230,7 +229,8 @@ def decision(ctx: Context):
                 fenced.add(node)
     fenced = frozenset(fenced)
     history = sorted(f"{e.target}:{e.action}:{e.status}@{e.completed}" for e in status.fencing if e.target in nodes)
-    history += [f"{n}:recorded@{when(t)}" for n, t in sorted(recorded.items()) if t]
+    history += [f"{n}:fenced@{when(t)} since it last joined" if t else f"{n}:not fenced since it last joined"
+                for n, t in sorted(since_join.items())]
     online = frozenset(online_now)
     override = ctx.config.force_bootstrap_node or None
     chosen = decide(nodes, reports, primary_nodes=primary, fenced=fenced, online=online, override=override,
@@ -247,15 +247,28 @@ def decision(ctx: Context):
                     ctx.log.info("removed %s's %s: a Primary component exists", node, attr(ctx, name))
     if chosen.overridden:
         ctx.log.warning("OPERATOR OVERRIDE: %s", chosen.reason)
-    ctx.log.info("bootstrap decision: %s %s: %s [reports: %s; fencings counted since %s: %s; history: %s; "
-                 "online: %s]", chosen.action, chosen.node or "-", chosen.reason, list(reports.values()),
-                 when(cutoff), sorted(fenced), history, sorted(online))
+    ctx.log.info("bootstrap decision: %s %s: %s [reports: %s; counted as fenced: %s; fencing: %s; online: %s]",
+                 chosen.action, chosen.node or "-", chosen.reason, list(reports.values()), sorted(fenced), history,
+                 sorted(online))
     return chosen
 
 
 def fencing_records(ctx: Context):
     from hamail.pacemaker.fencing import FencingRecords
     return FencingRecords(ctx.runner, attr(ctx, "fenced-at"), ctx.deadline)
+
+
+def note_joined(ctx: Context) -> None:
+    """Before this node enters a Primary component: note in the CIB the newest fencing of it known now, so that
+    only a later fencing ever excuses it from a recovery (FencingRecords.fenced_since_joined)."""
+    from hamail.pacemaker.crmmon import read_cluster_status
+    me = ctx.env.node_name
+    try:
+        fencing_records(ctx).note_joined(me, read_cluster_status(ctx.runner, ctx.deadline))
+    except Exception as exc:
+        # Not noted: an older fencing could later be taken as proof that this node is down. It would still have
+        # to be absent from every survivor's last Primary view (recovery.decide), which it is not once joined.
+        ctx.log.error("cannot note this node's return in the CIB: %s", exc)
 
 
 def count_failed_bootstrap(ctx: Context, why: str) -> int:
@@ -279,9 +292,10 @@ def record_fencings(ctx: Context) -> None:
 
     Pacemaker keeps the fencing history in pacemaker-fenced's memory only: after the survivors lose power
     too, nobody remembers that the missing node was fenced, and recovery would wait for it forever. The
-    record (hamail.pacemaker.fencing, permanent node attribute <resource>-fenced-at) survives that; a record
-    older than the survivors' last Primary view (see view_change_time) never counts, so a stale one is
-    harmless. Only a Promoted monitor of a shrunk component pays for this.
+    record (hamail.pacemaker.fencing, permanent node attribute <resource>-fenced-at) survives that; it counts
+    only while it is newer than the fencing the node had already come back from when it last joined a Primary
+    component (note_joined), so a stale one is harmless. Only a Promoted monitor of a shrunk component pays for
+    this.
     """
     nodes, _, me = names(ctx)
     try:
@@ -304,7 +318,7 @@ def number(text: str | None) -> int | None:
 def when(epoch: float | None) -> str:
     """A UTC timestamp for logs ('never' for None)."""
     if epoch is None:
-        return "never (a reporting node recorded no Primary view time)"
+        return "never"
     import time
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 __all__ = [
     "NO_SEQNO", "ZERO_UUID", "GraState", "View", "Recovery", "NodeReport", "Decision",
     "parse_grastate", "parse_gvwstate", "parse_recovery_log", "parse_address", "parse_host_map",
-    "normalise_seqno", "decide", "fencing_cutoff", "BOOTSTRAP_ATTEMPTS",
+    "normalise_seqno", "decide", "BOOTSTRAP_ATTEMPTS",
 ]
 
 # A node whose bootstrap failed this often stops being the bootstrap node (its error log says why).
@@ -326,10 +326,15 @@ def _decide_safely(nodes: list[str], reports: dict[str, NodeReport], fenced: fro
     order = {n: i for i, n in enumerate(nodes)}
     failed = reports[choice.node]
     present = [reports[n] for n in nodes if n in reports and reports[n].reported]
-    # Another node may stand in only where it holds at least the same position of the same history.
+    # Another node may stand in only where it holds at least the same position of the same history, and is
+    # behind no other reporter of its own history (that one's bootstrap may have failed too).
+    def newest_of_its_history(r: NodeReport) -> bool:
+        return not any(o.uuid == r.uuid and o.seqno is not None and o.seqno > r.seqno and not o.sst_incomplete
+                       for o in present)
     equal = sorted((r for r in present if r.node != failed.node and r.failed_bootstraps < BOOTSTRAP_ATTEMPTS
                     and not r.sst_incomplete and r.seqno is not None and failed.seqno is not None
-                    and r.seqno >= failed.seqno and (r.uuid == failed.uuid or failed.seqno == NO_SEQNO)),
+                    and r.seqno >= failed.seqno and (r.uuid == failed.uuid or failed.seqno == NO_SEQNO)
+                    and newest_of_its_history(r)),
                    key=lambda r: _rank(r, order))
     why = (f"{failed.node}'s bootstrap failed {failed.failed_bootstraps} times (its server error log says why)")
     if equal:
@@ -387,29 +392,13 @@ def _choose(nodes: list[str], reports: dict[str, NodeReport], fenced: frozenset[
                     f"(positions: {_describe(present)}{left_out})")
 
 
-def fencing_cutoff(reports: list[NodeReport], margin: float) -> float | None:
-    """The earliest completion time (epoch s) at which a fencing proves a missing node was down after it left.
-
-    A missing node M may be left out only if it was fenced after it left the survivors' Primary component
-    (an older fencing says nothing: M may have come back, joined and committed since). Galera records when
-    the survivors installed their last Primary view (gvwstate.dat's mtime), not when M left; M left at most
-    `margin` seconds (Galera's evs.inactive_timeout + evs.install_timeout, plus slack) before the view that
-    dropped it. The newest view of all reporting nodes is used: a later cutoff only ever makes fewer fencings
-    count (waiting is the safe side). None when a reporting node recorded no view time: no fencing counts.
-    """
-    times = [r.view_time for r in reports if r.reported]
-    if not times or any(t is None for t in times):
-        return None
-    return max(times) - margin
-
-
 def _blocking(missing: list[str], present: list[NodeReport], fenced: frozenset[str],
               online: frozenset[str] | None, two_node: bool = False) -> tuple[tuple[str, ...], str] | None:
     """Why the missing nodes must be waited for, or None when all of them provably hold no newer data."""
     unfenced = [n for n in missing if n not in fenced or (online is not None and n in online)]
     if unfenced:
         return (tuple(missing), f"waiting for {', '.join(missing)} to report its position "
-                f"({', '.join(unfenced)} not recorded as fenced after leaving, or online; "
+                f"({', '.join(unfenced)} not recorded as fenced since it last joined, or online; "
                 f"have {_describe(present)})")
     no_view = [r.node for r in present if r.view is None]
     if no_view:
