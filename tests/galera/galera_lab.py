@@ -137,21 +137,25 @@ def fencings(cluster, target: str) -> list[float]:
     return out
 
 
+def permanent(cluster, node: str, name: str) -> str | None:
+    """A permanent (CIB) node attribute, None when unset."""
+    proc = cluster.run(cluster.first_running(), ["crm_attribute", "-N", node, "-n", name, "-l", "forever", "-G", "-q"])
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+
+
+def _epoch(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
+
+
 def recorded_fencing(cluster, node: str, resource: str = "galera") -> int | None:
     """The fencing time the agent recorded in the CIB for node (permanent attribute <resource>-fenced-at)."""
-    proc = cluster.run(cluster.first_running(), ["crm_attribute", "-N", node, "-n", f"{resource}-fenced-at",
-                                                 "-l", "forever", "-G", "-q"])
-    text = proc.stdout.strip()
-    return int(text) if proc.returncode == 0 and text.isdigit() else None
+    return _epoch(permanent(cluster, node, f"{resource}-fenced-at"))
 
 
 def fencing_at_last_join(cluster, node: str, resource: str = "galera") -> int | None:
     """The newest fencing of node known when node last joined a Primary component (<resource>-fenced-at-last-join):
     fencings up to then never excuse it again."""
-    proc = cluster.run(cluster.first_running(), ["crm_attribute", "-N", node, "-n", f"{resource}-fenced-at-last-join",
-                                                 "-l", "forever", "-G", "-q"])
-    text = proc.stdout.strip()
-    return int(text) if proc.returncode == 0 and text.isdigit() else None
+    return _epoch(permanent(cluster, node, f"{resource}-fenced-at-last-join"))
 
 
 def crash_server(cluster, node: str) -> None:
@@ -160,6 +164,20 @@ def crash_server(cluster, node: str) -> None:
     assert pid.isdigit(), pid
     assert cluster.run(node, ["kill", "-9", pid]).returncode == 0
     cluster.wait_for(lambda: cluster.run(node, ["kill", "-0", pid]).returncode != 0, 10, "mariadbd to die")
+
+
+def crash_and_recover(cluster, writer: "Writer", nodes, timeout: float = 180) -> tuple[str, set[int], dict]:
+    """Kill nodes under a running writer and boot them: (the node accepting writes again, the acknowledged ids,
+    the log marks taken before the boot for bootstrapped_since); nothing acknowledged is missing there."""
+    for node in nodes:
+        cluster.kill_node(node)
+    acked = writer.stop()
+    marks = log_marks(cluster, nodes)
+    for node in nodes:
+        cluster.start_node(node, wait=False)
+    node, _ = writable(cluster, nodes, timeout=timeout)
+    assert sorted(acked - committed(cluster, node)) == []
+    return node, acked, marks
 
 
 def sql(cluster, node: str, statement: str, timeout: float = 30,
@@ -322,14 +340,16 @@ def quorum_policy(cluster, value: str):
         assert proc.returncode == 0, proc.stderr
 
 
-def all_promoted(cluster, nodes, resource: str = "galera", timeout: float = 240) -> None:
-    """Wait until every one of nodes runs a Promoted instance of resource, Synced, all in one component."""
+def all_promoted(cluster, nodes, resource: str = "galera", timeout: float = 240, members: int | None = None) -> None:
+    """Wait until every one of nodes runs a Promoted instance of resource, Synced, all in one component (of
+    `members` members: more than the nodes when an arbitrator is one)."""
     def done():
         current = roles(cluster, resource)
         if any(current.get(n) != "Promoted" for n in nodes):
             return None
         status = [wsrep(cluster, n) for n in nodes]
-        return all(s.get("wsrep_local_state_comment") == "Synced" and s.get("wsrep_cluster_size") == str(len(nodes))
+        size = str(members or len(nodes))
+        return all(s.get("wsrep_local_state_comment") == "Synced" and s.get("wsrep_cluster_size") == size
                    for s in status) or None
     cluster.wait_for(done, timeout, f"{resource} on {list(nodes)} Promoted, Synced, in one component")
 

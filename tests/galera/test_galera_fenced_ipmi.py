@@ -34,14 +34,7 @@ def test_a_node_fenced_through_ipmi_is_left_out_of_the_recovery(fenced_cluster3,
         # Pacemaker keeps fencing history in memory only: the survivors' agents copy it into the CIB
         lab.wait_for(lambda: gl.recorded_fencing(lab, "node3"), 60, "the survivors to record node3's fencing")
         w.wait_for(len(w.acked()) + 30)
-        for node in ("node1", "node2"):
-            lab.kill_node(node)
-        acked = w.stop()
-        marks = gl.log_marks(lab, ["node1", "node2"])
-        for node in ("node1", "node2"):
-            lab.start_node(node, wait=False)
-        node, _ = gl.writable(lab, ["node1", "node2"])
-        assert sorted(acked - gl.committed(lab, node)) == []
+        node, acked, marks = gl.crash_and_recover(lab, w, ["node1", "node2"], timeout=240)
         assert len(gl.bootstrapped_since(lab, marks)) == 1
     finally:
         w.stop()

@@ -298,3 +298,27 @@ def test_a_node_without_a_recovered_position_is_waited_for():
     assert decision.reason.startswith("waiting for node1 to report its position (node1 not recorded as fenced")
 
 
+
+
+def _short(uuid):
+    """A gcomm member id as garbd's log prints it: the uuid's first and fourth groups."""
+    parts = uuid.split("-")
+    return f"{parts[0]}-{parts[3]}"
+
+
+@pytest.mark.parametrize("arbitrators,action", [
+    (frozenset({_short(GC)}), "bootstrap"),   # garbd's id as gcomm logs it: the member holds no data
+    (frozenset({GC}), "bootstrap"),
+    (frozenset({GC[:13]}), "wait"),           # the uuid's first 13 characters are not gcomm's short form
+    (frozenset({_short(GB)}), "wait"),        # an id that is not this member's: it may hold newer commits
+    (frozenset(), "wait"),
+])
+def test_two_database_nodes_and_garbd(arbitrators, action):
+    """node2 fenced; node1 went on with garbd (member GC) in its last Primary view, then crashed."""
+    reports = {"node1": R("node1", 9, view=V(GA, GA, GC)), "node2": R("node2", None)}
+    decision = decide(["node1", "node2"], reports, fenced=frozenset({"node2"}), arbitrators=arbitrators)
+    assert decision.action == action, decision.reason
+    if action == "wait":
+        assert "not among the reporting nodes" in decision.reason
+    else:
+        assert decision.node == "node1"

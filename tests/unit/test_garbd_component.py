@@ -47,3 +47,13 @@ def test_cursor_reads_what_is_new_and_survives_rotation(tmp_path):
 def test_unreadable_cursor_records_are_none():
     for text in (None, "", "x y z w", "1 2 3", "1 2 -3 primary"):
         assert Cursor.parse(text) is None
+
+
+def test_own_id_is_the_last_listening_line():
+    log = ("2026-12-02 17:29:46.310  INFO: GMCast version 0\n"
+           "2026-12-02 17:29:46.310  INFO: (f7ea44f7-8b86, 'tcp://0.0.0.0:14599') listening at tcp://0.0.0.0:14599\n"
+           "2026-12-02 17:29:46.310  INFO: (f7ea44f7-8b86, 'tcp://0.0.0.0:14599') multicast: , ttl: 1\n"
+           "2026-12-02 17:31:00.000  INFO: (0A1B2C3D-4e5f, 'tcp://0.0.0.0:4567') listening at tcp://0.0.0.0:4567\n")
+    assert component.own_id(log) == "0a1b2c3d-4e5f"
+    assert component.own_id(log.splitlines()[0]) is None
+    assert component.own_id("(nothex00-zzzz, 'tcp://x') listening at tcp://x") is None

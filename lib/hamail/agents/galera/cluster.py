@@ -233,8 +233,13 @@ def decision(ctx: Context):
                 for n, t in sorted(since_join.items())]
     online = frozenset(online_now)
     override = ctx.config.force_bootstrap_node or None
+    arbitrators = frozenset()
+    if not primary and fenced:
+        # Only a missing node's last-view check needs them: a garbd beside the database nodes is a view member.
+        from hamail.pacemaker.arbitrators import known
+        arbitrators = known(ctx.runner, sorted(status.nodes), ctx.deadline)
     chosen = decide(nodes, reports, primary_nodes=primary, fenced=fenced, online=online, override=override,
-                    two_node=ctx.config.two_node_mode)
+                    two_node=ctx.config.two_node_mode, arbitrators=arbitrators)
     chosen.reporting = tuple(n for n in nodes if reports[n].reported)
     if primary:
         # A Primary component exists: an override attribute has done its job (or was never needed), and
@@ -247,9 +252,9 @@ def decision(ctx: Context):
                     ctx.log.info("removed %s's %s: a Primary component exists", node, attr(ctx, name))
     if chosen.overridden:
         ctx.log.warning("OPERATOR OVERRIDE: %s", chosen.reason)
-    ctx.log.info("bootstrap decision: %s %s: %s [reports: %s; counted as fenced: %s; fencing: %s; online: %s]",
-                 chosen.action, chosen.node or "-", chosen.reason, list(reports.values()), sorted(fenced), history,
-                 sorted(online))
+    ctx.log.info("bootstrap decision: %s %s: %s [reports: %s; counted as fenced: %s; fencing: %s; online: %s; "
+                 "arbitrators: %s]", chosen.action, chosen.node or "-", chosen.reason, list(reports.values()),
+                 sorted(fenced), history, sorted(online), sorted(arbitrators))
     return chosen
 
 

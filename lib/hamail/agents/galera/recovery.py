@@ -284,18 +284,21 @@ def _describe(reports: list[NodeReport]) -> str:
 
 def decide(nodes: list[str], reports: dict[str, NodeReport], *, primary_nodes: tuple[str, ...] = (),
            fenced: frozenset[str] = frozenset(), online: frozenset[str] | None = None,
-           override: str | None = None, two_node: bool = False) -> Decision:
+           override: str | None = None, two_node: bool = False,
+           arbitrators: frozenset[str] = frozenset()) -> Decision:
     """Which node bootstraps the cluster, or why nobody may yet.
 
     nodes: every Pacemaker node of the Galera cluster (address order); reports: what the nodes published;
     primary_nodes: nodes where an instance runs Promoted (a Primary component exists); fenced: nodes the
     fencing history shows fenced; online: nodes Pacemaker sees online (None: all); override: a node an
     operator chose (parameter or force attribute), the automated --force-safe-to-bootstrap; two_node: a
-    two-node Galera cluster (two_node_mode), where one node alone is never a Primary component.
+    two-node Galera cluster (two_node_mode), where one node alone is never a Primary component;
+    arbitrators: gcomm member ids of arbitrators (garbd, full or in gcomm's short log form): view members that
+    hold no data.
     """
     if primary_nodes:
         return Decision("join", None, f"a Primary component exists on {', '.join(sorted(primary_nodes))}: join it")
-    safe_choice = _decide_safely(nodes, reports, fenced, online, two_node and len(nodes) == 2)
+    safe_choice = _decide_safely(nodes, reports, fenced, online, two_node and len(nodes) == 2, arbitrators)
     if safe_choice.action != "wait":
         return safe_choice  # an override never replaces a safe decision: left in place it would win over newer data
     order = {n: i for i, n in enumerate(nodes)}
@@ -317,10 +320,11 @@ def decide(nodes: list[str], reports: dict[str, NodeReport], *, primary_nodes: t
 
 
 def _decide_safely(nodes: list[str], reports: dict[str, NodeReport], fenced: frozenset[str],
-                   online: frozenset[str] | None, two_node: bool = False) -> Decision:
+                   online: frozenset[str] | None, two_node: bool = False,
+                   arbitrators: frozenset[str] = frozenset()) -> Decision:
     """The decision from the data alone (no override): bootstrap only a node provably holding the newest data,
     and not one whose bootstrap keeps failing unless another node provably holds the same data."""
-    choice = _choose(nodes, reports, fenced, online, two_node)
+    choice = _choose(nodes, reports, fenced, online, two_node, arbitrators)
     if choice.action != "bootstrap" or reports[choice.node].failed_bootstraps < BOOTSTRAP_ATTEMPTS:
         return choice
     order = {n: i for i, n in enumerate(nodes)}
@@ -347,7 +351,7 @@ def _decide_safely(nodes: list[str], reports: dict[str, NodeReport], fenced: fro
 
 
 def _choose(nodes: list[str], reports: dict[str, NodeReport], fenced: frozenset[str],
-            online: frozenset[str] | None, two_node: bool) -> Decision:
+            online: frozenset[str] | None, two_node: bool, arbitrators: frozenset[str] = frozenset()) -> Decision:
     """The node provably holding the newest data, or why nobody may bootstrap."""
     order = {n: i for i, n in enumerate(nodes)}
     present = [reports[n] for n in nodes if n in reports and reports[n].reported]
@@ -360,7 +364,7 @@ def _choose(nodes: list[str], reports: dict[str, NodeReport], fenced: frozenset[
                         tuple(nodes))
     missing = [n for n in nodes if n not in reports or not reports[n].reported]
     if missing:
-        blocked = _blocking(missing, present, fenced, online, two_node)
+        blocked = _blocking(missing, present, fenced, online, two_node, arbitrators)
         if blocked:
             return Decision("wait", None, blocked[1], blocked[0])
     uuids = sorted({r.uuid for r in present if r.uuid and r.uuid != ZERO_UUID and r.seqno != NO_SEQNO})
@@ -392,8 +396,17 @@ def _choose(nodes: list[str], reports: dict[str, NodeReport], fenced: frozenset[
                     f"(positions: {_describe(present)}{left_out})")
 
 
+def _arbitrator(member: str, arbitrators: frozenset[str]) -> bool:
+    """Whether a view member is one of the arbitrators, given in full or as gcomm logs them: the uuid's first and
+    fourth groups (f03bb273-ee76-11f1-9100-f7c5ca3f3972 is logged as f03bb273-9100)."""
+    parts = member.split("-")
+    short = f"{parts[0]}-{parts[3]}" if len(parts) == 5 else member
+    return member in arbitrators or short in arbitrators
+
+
 def _blocking(missing: list[str], present: list[NodeReport], fenced: frozenset[str],
-              online: frozenset[str] | None, two_node: bool = False) -> tuple[tuple[str, ...], str] | None:
+              online: frozenset[str] | None, two_node: bool = False,
+              arbitrators: frozenset[str] = frozenset()) -> tuple[tuple[str, ...], str] | None:
     """Why the missing nodes must be waited for, or None when all of them provably hold no newer data."""
     unfenced = [n for n in missing if n not in fenced or (online is not None and n in online)]
     if unfenced:
@@ -414,7 +427,8 @@ def _blocking(missing: list[str], present: list[NodeReport], fenced: frozenset[s
     for r in present:
         members |= r.view.members
     mine = {r.view.my_uuid for r in present}
-    unaccounted = members - mine
+    # An arbitrator (garbd) is a member that holds no data.
+    unaccounted = {m for m in members - mine if not _arbitrator(m, arbitrators)}
     if unaccounted:
         seqs = ", ".join(f"{r.node}:{r.view.seq}" for r in present)
         return (tuple(missing), f"waiting for {', '.join(missing)}: the last Primary views ({seqs}) had "

@@ -150,9 +150,11 @@ def start(ctx: Context) -> int:
     from hamail.system.files import atomic_write
     cfg = ctx.config
     pid = _pid(ctx)
+    begin = None
     if pid is None:
         _prepare_files(ctx)
-        _cursor_store(ctx).write(component.start_cursor(cfg.log).text())
+        begin = component.start_cursor(cfg.log)
+        _cursor_store(ctx).write(begin.text())
         argv = ["setpriv", f"--reuid={cfg.user}", f"--regid={cfg.group}", "--init-groups",
                 _binary(ctx), "--address", address(ctx), "--group", cfg.wsrep_cluster_name,
                 "--log", cfg.log]
@@ -178,7 +180,23 @@ def start(ctx: Context) -> int:
         raise OCFError(OCFExit.ERR_GENERIC, f"garbd did not join a Primary component of {cfg.wsrep_cluster_name} "
                                             f"before the start timeout (is a database node Primary?)"
                                             f"{_log_errors(ctx)}") from None
+    if begin is not None:
+        _record_id(ctx, begin.offset)
     return OCFExit.SUCCESS
+
+
+def _record_id(ctx: Context, offset: int) -> None:
+    """Record garbd's member id in the CIB: the database nodes' recovery must tell this vote from a data node."""
+    from hamail.pacemaker.arbitrators import record
+    member_id = component.own_id(component.read_from(ctx.config.log, offset))
+    if member_id is None:
+        ctx.log.warning("garbd logged no member id: a recovery of the database nodes may wait for it")
+        return
+    try:
+        ids = record(ctx.runner, ctx.env.node_name, member_id, ctx.deadline)
+        ctx.log.info("recorded arbitrator id %s (known here: %s)", member_id, " ".join(ids))
+    except Exception as exc:  # garbd runs and votes; only a later recovery could need this
+        ctx.log.warning("cannot record garbd's member id %s: %s", member_id, exc)
 
 
 def stop(ctx: Context) -> int:

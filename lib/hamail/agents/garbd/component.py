@@ -16,6 +16,9 @@ MAX_READ = 1 << 20
 # A new log may get the old one's inode back: its first bytes tell them apart.
 HEAD = 128
 PRIMARY, NON_PRIMARY, UNKNOWN = "primary", "non-primary", "unknown"
+# gcomm logs its own member id, shortened to its first 6 bytes, when it starts listening:
+# "(f7ea44f7-8b86, 'tcp://0.0.0.0:4567') listening at tcp://0.0.0.0:4567"
+LISTENING = "') listening at "
 
 
 def last_component(text: str, previous: str = UNKNOWN) -> str:
@@ -27,6 +30,29 @@ def last_component(text: str, previous: str = UNKNOWN) -> str:
             answer = line[at + len(MARK):].split(",", 1)[0].strip()
             state = PRIMARY if answer == "yes" else NON_PRIMARY if answer == "no" else state
     return state
+
+
+def own_id(text: str) -> str | None:
+    """garbd's gcomm member id (the short form gcomm logs: 8-4 hex digits) from its last "listening at" line."""
+    found = None
+    for line in text.splitlines():
+        if LISTENING in line:
+            head = line.split("(", 1)[-1].split(",", 1)[0].strip().lower()
+            parts = head.split("-")
+            if len(parts) == 2 and len(parts[0]) == 8 and len(parts[1]) == 4 and all(
+                    c in "0123456789abcdef" for c in parts[0] + parts[1]):
+                found = head
+    return found
+
+
+def read_from(log: str, offset: int) -> str:
+    """What the log holds from offset on (at most MAX_READ), '' when absent."""
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(offset)
+            return handle.read(MAX_READ).decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
 
 
 class Cursor:
