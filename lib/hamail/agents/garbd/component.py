@@ -16,7 +16,7 @@ MAX_READ = 1 << 20
 # A new log may get the old one's inode back: its first bytes tell them apart.
 HEAD = 128
 PRIMARY, NON_PRIMARY, UNKNOWN = "primary", "non-primary", "unknown"
-# gcomm logs its own member id, shortened to its first 6 bytes, when it starts listening:
+# gcomm logs its own member id in short form (the uuid's first and fourth groups) when it starts listening:
 # "(f7ea44f7-8b86, 'tcp://0.0.0.0:4567') listening at tcp://0.0.0.0:4567"
 LISTENING = "') listening at "
 
