@@ -54,17 +54,23 @@ def lost(lab, acked, node):
     return sorted(acked - gl.committed(lab, node))
 
 
-def wait_reasons(lab, nodes, via=None):
-    """Wait until every one of nodes published why it waits (<rsc>-bootstrap-wait); {node: reason}.
+def wait_reasons(lab, nodes, via=None, saying=""):
+    """Wait until every one of nodes published why it waits (<rsc>-bootstrap-wait) and says `saying`; {node: reason}.
 
-    Meanwhile none of them may run a Primary component.
+    A reason may name more nodes at first (those whose instance has not reported its position yet), so the
+    test waits for the settled one instead of reading the first. Meanwhile none of them may run a Primary.
     """
+    seen = {}
+
     def published():
         for node in nodes:
             assert not gl.primary(lab, node), f"{node} formed a Primary component instead of waiting"
-        found = {n: gl.attribute(lab, n, "galera-bootstrap-wait", via=via) for n in nodes}
-        return found if all(found.values()) else None
-    return lab.wait_for(published, 120, f"{nodes} to publish why they wait")
+        seen.update({n: gl.attribute(lab, n, "galera-bootstrap-wait", via=via) for n in nodes})
+        return dict(seen) if all(r and saying in r for r in seen.values()) else None
+    try:
+        return lab.wait_for(published, 120, f"{nodes} to publish why they wait, saying {saying!r}")
+    except RuntimeError as exc:  # the lab's timeout (LabError): show what they said instead
+        raise AssertionError(f"{exc}; last published: {seen}") from exc
 
 
 @pytest.fixture(scope="module")
@@ -244,7 +250,7 @@ def test_two_killed_survivor_waits(galera3):
             lab.kill_node("node3")
             lab.wait_for(lambda: not gl.primary(lab, "node1"), 60, "node1 to lose the Primary component")
             acked = w.stop()
-            reason = wait_reasons(lab, ["node1"])["node1"]
+            reason = wait_reasons(lab, ["node1"], saying="waiting for node2, node3")["node1"]
             assert "waiting for node2, node3" in reason and "not recorded as fenced" in reason, reason
             gl.never_primary(lab, ["node1"], gl.HOLD_S)
             assert gl.roles(lab, node="node1").get("node1") == "Unpromoted"  # recovered, started, not promoted
@@ -373,7 +379,7 @@ def test_all_killed_one_never_returns_waits_then_override(galera3):
     w = writer(lab, "node1")
     try:
         acked = kill_all_keep_node3_off(lab, w)
-        reason = wait_reasons(lab, ["node1"])["node1"]
+        reason = wait_reasons(lab, ["node1"], saying="waiting for node3 ")["node1"]
         gl.never_primary(lab, ["node1", "node2"], gl.HOLD_S)
         assert "waiting for node3" in reason, reason
         # node3 came back from that fencing and joined: it noted so, and the fencing excuses it no more
@@ -405,7 +411,7 @@ def test_force_bootstrap_node_parameter(galera3):
     w = writer(lab, "node2")
     try:
         acked = kill_all_keep_node3_off(lab, w)
-        reasons = wait_reasons(lab, ["node1", "node2"])
+        reasons = wait_reasons(lab, ["node1", "node2"], saying="waiting for node3 ")
         gl.never_primary(lab, ["node1", "node2"], gl.HOLD_S)
         for node, reason in reasons.items():
             assert "waiting for node3" in reason and "not recorded as fenced" in reason, (node, reason)
@@ -504,7 +510,7 @@ def test_network_cut_node_never_forms_its_own_primary(galera3):
             lab.wait_for(lambda: not gl.primary(lab, "node3"), 60, "node3 to lose the Primary component")
             lab.wait_for(lambda: gl.primary(lab, "node1") and gl.wsrep(lab, "node1").get("wsrep_cluster_size") == "2",
                          60, "node1+node2 to re-form a 2-node Primary component")
-            reason = wait_reasons(lab, ["node3"], via="node3")["node3"]
+            reason = wait_reasons(lab, ["node3"], via="node3", saying="waiting for node1, node2")["node3"]
             assert "waiting for node1, node2" in reason, reason
             gl.never_primary(lab, ["node3"], gl.HOLD_S)
             assert gl.roles(lab, node="node3").get("node3") == "Unpromoted"
