@@ -77,10 +77,12 @@ def with_garbd(lab3, tmp_path_factory):
             lab.run(lab.first_running(), ["crm_attribute", "-N", node, "-n", name, "-l", "forever", "-D"])
 
 
-def test_one_database_node_fenced_the_other_crashes_recovers_without_the_arbitrator(with_garbd):
-    """node2 dies and is fenced; node1 and garbd stay a Primary component (2 of 3 votes) and commit; then node1
-    crashes. node1's last Primary view holds node1 and garbd: garbd recorded its id, so node1 bootstraps alone
-    (no operator), with every acknowledged write, and garbd and node2 join it."""
+def test_one_database_node_fenced_then_the_survivors_lose_power_recovers_without_the_arbitrator(with_garbd):
+    """node2 dies and is fenced; node1 and garbd stay a Primary component (2 of 3 votes) and commit, node1's
+    monitor shows "1 of 2" database nodes and copies node2's fencing into the CIB; then node1 and node3 (garbd)
+    lose power, so no fencer remembers node2's fencing. node1's last Primary view holds node1 and garbd: garbd
+    recorded its id and node2's fencing is on record, so node1 bootstraps alone (no operator), with every
+    acknowledged write, and garbd and node2 join it."""
     lab = with_garbd
     # recorded by garbd's start once it is in the Primary component
     ids = lab.wait_for(lambda: gl.permanent(lab, "node3", "hamail-galera-arbitrator-ids"), 30, "garbd's id")
@@ -92,11 +94,17 @@ def test_one_database_node_fenced_the_other_crashes_recovers_without_the_arbitra
         ok(lab, ["stonith_admin", "--confirm=node2"], "node1")
         lab.wait_for(lambda: members(lab) == "2" and gl.primary(lab, "node1") or None, 60,
                      "node1 and garbd to stay a Primary component")
+        # garbd is a member of the component, not a database node: node1 is 1 of the 2 database nodes
+        lab.wait_for(lambda: gl.attribute(lab, "node1", f"{RSC}-cluster-members") == "1 of 2" or None, 60,
+                     "node1 to show 1 of 2 database nodes")
+        lab.wait_for(lambda: gl.recorded_fencing(lab, "node2", RSC), 60, "node1 to record node2's fencing")
         w.wait_for(len(w.acked()) + 30, timeout=60)
         marks = gl.log_marks(lab, ["node1"])
-        lab.kill_node("node1")
+        for node in ("node1", "node3"):
+            lab.kill_node(node)
         acked = w.stop()
-        lab.start_node("node1", wait=False)
+        for node in ("node1", "node3"):
+            lab.start_node(node, wait=False)
         node, _ = gl.writable(lab, ["node1"], timeout=180)
         assert sorted(acked - gl.committed(lab, node)) == []
         assert gl.bootstrapped_since(lab, marks) == ["node1"]

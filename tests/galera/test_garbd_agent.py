@@ -113,9 +113,9 @@ def galera():
 
 
 @pytest.fixture
-def arbitrator(tmp_path, galera):
+def arbitrator(galera):
     """run(action, **params): the agent as pacemaker-execd runs it, configured for that Galera node."""
-    rsctmp = tmp_path / "rsctmp"
+    rsctmp = galera.dir / "rsctmp"  # as /run/resource-agents: root's, reachable by garbd's user
     base = {"wsrep_cluster_address": f"gcomm://127.0.0.1:{galera.port}", "wsrep_cluster_name": "hamailgarbd",
             "log": str(galera.dir / "garbd.log"), "pid": str(galera.dir / "garbd.pid"),
             "options": f"gmcast.listen_addr=tcp://127.0.0.1:{free_port()}"}
@@ -150,6 +150,11 @@ def test_joins_the_primary_component_and_fails_its_monitor_when_out_of_it(galera
     assert Path(f"/proc/{pid}").stat().st_uid == pwd.getpwnam("mysql").pw_uid
     log = (galera.dir / "garbd.log").stat()
     assert (log.st_uid, log.st_mode & 0o777) == (pwd.getpwnam("mysql").pw_uid, 0o640)
+    # gcomm saves its view in the working directory: a private one garbd's user can write (not Pacemaker's)
+    view = galera.dir / "rsctmp" / "garbd-arb" / "gvwstate.dat"
+    wait_for(view.exists, 10, "garbd to save its view")
+    assert "Permission denied" not in (galera.dir / "garbd.log").read_text(errors="replace")
+    assert (view.parent.stat().st_mode & 0o777, view.parent.stat().st_uid) == (0o700, pwd.getpwnam("mysql").pw_uid)
     assert arbitrator("monitor", interval=20000) == (0, "")
     assert arbitrator("start") == (0, "")  # idempotent: the same garbd
     assert set(garbd_pids()) - before == {pid}

@@ -18,7 +18,8 @@ __all__ = ["MySQLError", "Unavailable", "AccessDenied", "QueryFailed", "Credenti
            "Connection", "connect", "global_status", "WSREP_STATUS"]
 
 WSREP_STATUS = ("wsrep_cluster_status", "wsrep_local_state", "wsrep_local_state_comment", "wsrep_ready",
-                "wsrep_cluster_size", "wsrep_last_committed", "wsrep_connected", "wsrep_cluster_state_uuid")
+                "wsrep_cluster_size", "wsrep_last_committed", "wsrep_connected", "wsrep_cluster_state_uuid",
+                "wsrep_incoming_addresses")
 
 
 class MySQLError(Exception):

@@ -215,8 +215,8 @@ class GaleraResource:
         if ok:
             if ctx.env.check_level >= 10:
                 self.read_check(ctx)
-            size = cluster.number(status.get("wsrep_cluster_size"))
             if ctx.env.interval_ms:
+                size = server.database_members(status)
                 count = len(cluster.names(ctx)[0])
                 if size not in (None, count):
                     cluster.record_fencings(ctx)

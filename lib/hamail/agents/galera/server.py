@@ -123,6 +123,19 @@ def read_only(ctx: Context) -> bool:
     return bool(rows) and str(rows[0][0]) in ("1", "ON")
 
 
+def database_members(status: dict[str, str]) -> int | None:
+    """How many members of the component are database servers: garbd is a member with no incoming address.
+
+    wsrep_cluster_size counts arbitrators too; wsrep_incoming_addresses lists every member's client address,
+    an empty entry for garbd ("192.0.2.11:3306," with node1 and garbd). None when the server reports neither.
+    """
+    addresses = status.get("wsrep_incoming_addresses")
+    if addresses is None:
+        size = status.get("wsrep_cluster_size", "")
+        return int(size) if size.isdigit() else None
+    return sum(1 for entry in addresses.split(",") if entry.strip())
+
+
 def primary_ok(status: dict[str, str]) -> tuple[bool, str]:
     """Whether a status says Primary, Synced/Donor and ready, and a one-line description."""
     cluster = status.get("wsrep_cluster_status", "?")

@@ -129,11 +129,21 @@ def _log_errors(ctx: Context) -> str:
     return (": " + errors[-1][:300]) if errors else ""
 
 
-def _prepare_files(ctx: Context) -> None:
-    """garbd writes its log as its user: create it (mode 0640) and the pid file's directory."""
+def _workdir(ctx: Context) -> str:
+    """garbd's working directory: gcomm saves its view (gvwstate.dat) in the current directory."""
+    return os.path.join(rsctmp(ctx.env.raw), f"garbd-{ctx.env.instance}".replace("/", "_"))
+
+
+def _prepare_files(ctx: Context) -> str:
+    """garbd writes its log and view as its user: create the log (mode 0640), the pid file's directory and
+    a private working directory (Pacemaker's is not writable for garbd's user); that directory."""
     import grp
     import pwd
     uid, gid = pwd.getpwnam(ctx.config.user).pw_uid, grp.getgrnam(ctx.config.group).gr_gid
+    workdir = _workdir(ctx)
+    os.makedirs(workdir, mode=0o700, exist_ok=True)
+    os.chown(workdir, uid, gid)
+    os.chmod(workdir, 0o700)
     os.makedirs(os.path.dirname(ctx.config.pid) or "/", exist_ok=True)
     log = ctx.config.log
     os.makedirs(os.path.dirname(log) or "/", exist_ok=True)
@@ -142,6 +152,7 @@ def _prepare_files(ctx: Context) -> None:
         os.fchown(fd, uid, gid)
     finally:
         os.close(fd)
+    return workdir
 
 
 def start(ctx: Context) -> int:
@@ -152,7 +163,7 @@ def start(ctx: Context) -> int:
     pid = _pid(ctx)
     begin = None
     if pid is None:
-        _prepare_files(ctx)
+        workdir = _prepare_files(ctx)
         begin = component.start_cursor(cfg.log)
         _cursor_store(ctx).write(begin.text())
         argv = ["setpriv", f"--reuid={cfg.user}", f"--regid={cfg.group}", "--init-groups",
@@ -160,7 +171,7 @@ def start(ctx: Context) -> int:
                 "--log", cfg.log]
         if cfg.options:
             argv += ["--options", cfg.options]
-        daemon = ctx.runner.spawn(argv)
+        daemon = ctx.runner.spawn(argv, cwd=workdir)
         pid = daemon.pid  # setpriv execs garbd: the same process
         atomic_write(cfg.pid, f"{pid}\n", mode=0o644)
         ctx.log.info("started garbd pid %d for cluster %s at %s", pid, cfg.wsrep_cluster_name, address(ctx))
