@@ -53,7 +53,7 @@ wsrep_cluster_name=hamail
 wsrep_node_address={address}
 wsrep_node_name={node}
 wsrep_sst_method=rsync
-wsrep_provider_options="gmcast.listen_addr=tcp://{address}:4567;ist.recv_addr={address}:4568;gcache.size=16M;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S;evs.install_timeout=PT4S;evs.keepalive_period=PT0.5S;evs.inactive_check_period=PT0.5S"
+wsrep_provider_options="gmcast.listen_addr=tcp://{address}:4567;ist.recv_addr={address}:4568;gcache.size=16M;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT8S;evs.install_timeout=PT7.5S;evs.keepalive_period=PT0.5S;evs.inactive_check_period=PT0.5S"
 """
 
 

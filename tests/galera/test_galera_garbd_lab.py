@@ -10,8 +10,8 @@ import galera_lab as gl
 DB = ["node1", "node2"]
 RSC, ARB = "galg", "arb"
 GARBD_LOG = "/var/lib/hamail-lab-node/garbd.log"  # inside node3's private directory
-GARBD_OPTIONS = ("gmcast.listen_addr=tcp://0.0.0.0:4567;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S;"
-                 "evs.install_timeout=PT4S;evs.keepalive_period=PT0.5S;evs.inactive_check_period=PT0.5S")
+GARBD_OPTIONS = ("gmcast.listen_addr=tcp://0.0.0.0:4567;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT8S;"
+                 "evs.install_timeout=PT7.5S;evs.keepalive_period=PT0.5S;evs.inactive_check_period=PT0.5S")
 
 ok = gl.ok
 
