@@ -120,6 +120,23 @@ def test_every_node_names_the_same_single_winner(outage):
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(outages(), st.sampled_from(NODES + ["nodeX"]), st.sets(st.sampled_from(NODES)))
+def test_an_override_never_discards_newer_usable_data_nor_runs_ahead_of_a_report(outage, override, pending):
+    """An override bootstraps only a node no usable reporter of its cluster is ahead of, and only once every
+    running node has reported (a node about to report may hold newer data)."""
+    reports, fenced, online = outage
+    chosen = decide(NODES, reports, fenced=fenced, online=online, override=override, pending=frozenset(pending))
+    if not chosen.overridden:
+        return
+    assert all(n in reports and reports[n].reported for n in pending)
+    mine = reports[chosen.node]
+    for other in reports.values():
+        usable = not other.sst_incomplete and other.failed_bootstraps < 2
+        if usable and other.uuid == mine.uuid and mine.seqno != NO_SEQNO:
+            assert other.seqno <= mine.seqno, (chosen.reason, other)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(outages(), st.sampled_from(NODES + ["nodeX"]), st.booleans())
 def test_an_override_only_ever_ends_a_wait(outage, override, as_attribute):
     """Left in place (parameter or force attribute), an override never replaces what the data decides."""

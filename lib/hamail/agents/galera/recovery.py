@@ -6,7 +6,7 @@ from __future__ import annotations
 __all__ = [
     "NO_SEQNO", "ZERO_UUID", "GraState", "View", "Recovery", "NodeReport", "Decision",
     "parse_grastate", "parse_gvwstate", "parse_recovery_log", "parse_address", "parse_host_map",
-    "normalise_seqno", "decide", "BOOTSTRAP_ATTEMPTS",
+    "normalise_seqno", "decide", "view_members", "BOOTSTRAP_ATTEMPTS",
 ]
 
 # A node whose bootstrap failed this often stops being the bootstrap node (its error log says why).
@@ -285,7 +285,7 @@ def _describe(reports: list[NodeReport]) -> str:
 def decide(nodes: list[str], reports: dict[str, NodeReport], *, primary_nodes: tuple[str, ...] = (),
            fenced: frozenset[str] = frozenset(), online: frozenset[str] | None = None,
            override: str | None = None, two_node: bool = False,
-           arbitrators: frozenset[str] = frozenset()) -> Decision:
+           arbitrators: frozenset[str] = frozenset(), pending: frozenset[str] = frozenset()) -> Decision:
     """Which node bootstraps the cluster, or why nobody may yet.
 
     nodes: every Pacemaker node of the Galera cluster (address order); reports: what the nodes published;
@@ -294,7 +294,10 @@ def decide(nodes: list[str], reports: dict[str, NodeReport], *, primary_nodes: t
     operator chose (parameter or force attribute), the automated --force-safe-to-bootstrap; two_node: a
     two-node Galera cluster (two_node_mode), where one node alone is never a Primary component;
     arbitrators: gcomm member ids of arbitrators (garbd, full or in gcomm's short log form): view members that
-    hold no data.
+    hold no data; pending: nodes whose instance runs (online, not in standby) but has not reported yet.
+
+    An override only ever ends a wait, and only once every node that can report has: a node about to report
+    may hold newer data, and an override is never applied over a usable node of the same history that is ahead.
     """
     if primary_nodes:
         return Decision("join", None, f"a Primary component exists on {', '.join(sorted(primary_nodes))}: join it")
@@ -315,8 +318,38 @@ def decide(nodes: list[str], reports: dict[str, NodeReport], *, primary_nodes: t
     if chosen is None or not chosen.reported:
         return Decision("wait", None, f"{safe_choice.reason}; the operator override names {override}, which has "
                         "not reported a position", safe_choice.awaited + (override,))
+    unreported = sorted((n for n in pending if n in order and not (n in reports and reports[n].reported)),
+                        key=order.get)
+    if unreported:
+        # A node whose instance runs reports within seconds, and it may hold newer data than the named one.
+        return Decision("wait", None, f"{safe_choice.reason}; the operator override names {override} but waits "
+                        f"for {', '.join(unreported)} (online, not in standby) to report its position first",
+                        tuple(unreported))
+    ahead = _ahead_of(chosen, present)
+    if ahead:
+        return Decision("wait", None, f"{safe_choice.reason}; the operator override names {override} "
+                        f"({chosen.uuid}:{chosen.seqno}) but refuses it: {_describe(ahead)} hold(s) newer data of "
+                        f"the same cluster; name {ahead[0].node} instead (or put it in standby if its data is "
+                        "unusable)", safe_choice.awaited)
     return Decision("bootstrap", override, f"operator override: {override} bootstraps at {chosen.uuid}:"
                     f"{chosen.seqno} although the safe rules would wait ({safe_choice.reason})", (), True)
+
+
+def _usable(report: NodeReport) -> bool:
+    """Whether a node's report may stand for its data: a finished state transfer, a bootstrap that is not failing."""
+    return report.reported and not report.sst_incomplete and report.failed_bootstraps < BOOTSTRAP_ATTEMPTS
+
+
+def _ahead_of(chosen: NodeReport, present: list[NodeReport]) -> list[NodeReport]:
+    """Usable reporters of chosen's cluster history holding a higher seqno, newest first: an override naming
+    chosen would discard what they committed after it."""
+    if chosen.seqno is None or chosen.seqno == NO_SEQNO:
+        same = [r for r in present if r.node != chosen.node and _usable(r) and r.seqno != NO_SEQNO
+                and (chosen.uuid in (None, ZERO_UUID) or r.uuid == chosen.uuid)]
+    else:
+        same = [r for r in present if r.node != chosen.node and _usable(r) and r.uuid == chosen.uuid
+                and r.seqno is not None and r.seqno > chosen.seqno]
+    return sorted(same, key=lambda r: (-r.seqno, r.node))
 
 
 def _decide_safely(nodes: list[str], reports: dict[str, NodeReport], fenced: frozenset[str],
@@ -421,16 +454,23 @@ def _blocking(missing: list[str], present: list[NodeReport], fenced: frozenset[s
         # Two nodes: one alone is never a Primary component, so after the last Primary view this node saw (it
         # recorded one, so it did not leave cleanly) its peer committed nothing without it; the peer is down.
         return None
-    # View seqnos restart with every bootstrap, so they cannot say which view is newest: take the union
-    # of every reporting node's last view. Any member that is not a reporting node may be a missing one.
-    members: set[str] = set()
-    for r in present:
-        members |= r.view.members
-    mine = {r.view.my_uuid for r in present}
-    # An arbitrator (garbd) is a member that holds no data.
-    unaccounted = {m for m in members - mine if not _arbitrator(m, arbitrators)}
+    members, unaccounted = view_members(present, arbitrators)
     if unaccounted:
         seqs = ", ".join(f"{r.node}:{r.view.seq}" for r in present)
         return (tuple(missing), f"waiting for {', '.join(missing)}: the last Primary views ({seqs}) had "
                 f"{len(members)} members and {len(unaccounted)} of them are not among the reporting nodes")
     return None
+
+
+def view_members(present: list[NodeReport], arbitrators: frozenset[str] = frozenset()) -> tuple[set[str], set[str]]:
+    """(every member of the reporting nodes' last Primary views, those members that are neither a reporting node
+    nor an arbitrator): the second may be a missing node that committed after the others left."""
+    # View seqnos restart with every bootstrap, so they cannot say which view is newest: take the union
+    # of every reporting node's last view. Any member that is not a reporting node may be a missing one.
+    members: set[str] = set()
+    for r in present:
+        if r.view is not None:
+            members |= r.view.members
+    mine = {r.view.my_uuid for r in present if r.view is not None}
+    # An arbitrator (garbd) is a member that holds no data.
+    return members, {m for m in members - mine if not _arbitrator(m, arbitrators)}
