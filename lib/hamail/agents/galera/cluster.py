@@ -9,22 +9,23 @@ import os
 
 from hamail.ocf import ConfigError, Context, NotInstalled
 
-__all__ = ["PROMOTED_SCORE", "PUBLISHED", "names", "attr", "load_state", "save_state", "drop_state", "attributes",
-           "scores", "publish", "withdraw", "decision", "count_failed_bootstrap", "record_fencings", "show_members",
-           "apply_decision", "number", "FAILURES"]
+__all__ = ["PROMOTED_SCORE", "PUBLISHED", "galera_nodes", "names", "Inputs", "gather", "report_of", "attr",
+           "load_state", "save_state", "drop_state", "attributes", "scores", "publish", "withdraw", "decision",
+           "count_failed_bootstrap", "record_fencings", "show_members", "apply_decision", "number", "FAILURES"]
 
 PROMOTED_SCORE = 100
 
 
-def names(ctx: Context) -> tuple[list[str], dict[str, str], str]:
-    """Pacemaker nodes of the Galera cluster (address order), pacemaker->galera names, this node's name."""
+def galera_nodes(config) -> tuple[list[str], dict[str, str]]:
+    """Pacemaker nodes of the Galera cluster (address order) and pacemaker->galera names, from the parameters
+    wsrep_cluster_address and cluster_host_map; ConfigError when they are malformed."""
     from hamail.agents.galera.recovery import parse_address, parse_host_map
     try:
-        hosts = parse_address(ctx.config.wsrep_cluster_address)
+        hosts = parse_address(config.wsrep_cluster_address)
     except ValueError as exc:
         raise ConfigError(f"wsrep_cluster_address: {exc}") from None
     try:
-        mapping = parse_host_map(ctx.config.cluster_host_map or "")
+        mapping = parse_host_map(config.cluster_host_map or "")
     except ValueError as exc:
         raise ConfigError(f"cluster_host_map: {exc}") from None
     for pcmk, galera in mapping.items():
@@ -36,12 +37,18 @@ def names(ctx: Context) -> tuple[list[str], dict[str, str], str]:
         if unmapped:
             raise ConfigError(f"cluster_host_map has no Pacemaker node for {', '.join(unmapped)}")
     nodes = [reverse.get(h, h) for h in hosts]
-    full = {n: mapping.get(n, n) for n in nodes}
+    return nodes, {n: mapping.get(n, n) for n in nodes}
+
+
+def names(ctx: Context) -> tuple[list[str], dict[str, str], str]:
+    """Pacemaker nodes of the Galera cluster (address order), pacemaker->galera names, this node's name;
+    NotInstalled when this node is not one of them."""
+    nodes, full = galera_nodes(ctx.config)
     me = ctx.env.node_name
     if me not in full:
         # Local to this node (an arbitrator, a mail node beside the database nodes): a probe says "not running"
         # and start is refused here only; a 6 would stop the clone on every node.
-        raise NotInstalled(f"local node {me} (galera name {mapping.get(me, me)}) is not in wsrep_cluster_address "
+        raise NotInstalled(f"local node {me} is not in wsrep_cluster_address "
                            f"{ctx.config.wsrep_cluster_address}: no galera instance runs here")
     return nodes, full, me
 
@@ -180,71 +187,124 @@ def withdraw(ctx: Context) -> None:
         attrs.delete(me, attr(ctx, name))
 
 
-def decision(ctx: Context):
-    """Gather every node's report from crm_mon (attributes, roles, fencing history) and decide (pure logic in
-    hamail.agents.galera.recovery); log the decision with everything it was based on."""
+TRUE_WORDS = ("1", "true", "yes")
+
+
+class Inputs:
+    """Everything a bootstrap decision is made from, as read from Pacemaker (hamail-galera status shows it)."""
+
+    def __init__(self, nodes, reports, primary, fenced, since_join, status, base, config, arbitrators) -> None:
+        self.nodes = nodes                  # the Galera nodes' Pacemaker names, in address order
+        self.reports = reports              # {node: recovery.NodeReport}
+        self.primary = primary              # nodes (other than the caller's) running a Promoted instance
+        self.fenced = fenced                # nodes counted as provably down
+        self.since_join = since_join        # {missing node: its fencing since it last joined, or None}
+        self.status = status                # the crm_mon reading (hamail.pacemaker.crmmon.ClusterStatus)
+        self.base = base                    # the resource's name, without clone instance
+        self.config = config                # the resource's parameters
+        self.arbitrators = arbitrators      # gcomm ids of known arbitrators (garbd)
+
+    @property
+    def online(self) -> frozenset[str]:
+        """Nodes Pacemaker sees online."""
+        return frozenset(self.status.online_nodes())
+
+    def pending(self) -> frozenset[str]:
+        """Galera nodes where an instance runs or is about to (online, not in standby) that have not reported."""
+        return frozenset(n for n in self.nodes if n in self.status.nodes and self.status.nodes[n].online
+                         and not self.status.nodes[n].standby and not self.reports[n].reported
+                         and n not in self.primary)
+
+    def decide(self, override: str | None | bool = False):
+        """The agent's decision from these inputs (recovery.decide); override False: the resource's own."""
+        from hamail.agents.galera.recovery import decide
+        if override is False:
+            override = self.config.force_bootstrap_node or None
+        chosen = decide(self.nodes, self.reports, primary_nodes=self.primary, fenced=self.fenced,
+                        online=self.online, override=override, two_node=self.config.two_node_mode,
+                        arbitrators=self.arbitrators, pending=self.pending())
+        chosen.reporting = tuple(n for n in self.nodes if self.reports[n].reported)
+        return chosen
+
+    def history(self) -> list[str]:
+        """The fencing history the decision saw, for logs."""
+        history = sorted(f"{e.target}:{e.action}:{e.status}@{e.completed}" for e in self.status.fencing
+                         if e.target in self.nodes)
+        return history + [f"{n}:fenced@{when(t)} since it last joined" if t else f"{n}:not fenced since it last joined"
+                          for n, t in sorted(self.since_join.items())]
+
+
+def report_of(status, base: str, node: str):
+    """What node published about its data, as crm_mon shows its attributes (a recovery.NodeReport)."""
+    from hamail.agents.galera.recovery import NodeReport, View
+
+    def attr_of(name: str) -> str | None:
+        return status.node_attribute(node, f"{base}-{name}")
+    return NodeReport(node, attr_of("uuid"), number(attr_of("last-committed")),
+                      attr_of("safe-to-bootstrap") == "1", attr_of("no-grastate") == "1",
+                      View.decode(attr_of("last-view")), (attr_of("force-bootstrap") or "").lower() in TRUE_WORDS,
+                      number(attr_of("last-view-time")), attr_of("sst-incomplete") == "1",
+                      number(attr_of(FAILURES)) or 0)
+
+
+def gather(runner, deadline, base: str, config, me: str | None = None, status=None, log=None) -> Inputs:
+    """Read what a bootstrap decision needs from Pacemaker, changing nothing: every node's report (crm_mon's node
+    attributes), Promoted instances other than me's, which missing nodes count as down (fencing since they last
+    joined; two_node_mode's clean leave), and the arbitrators when a missing node's last view matters."""
     from hamail.pacemaker.crmmon import read_cluster_status
-    from hamail.agents.galera.recovery import NodeReport, View, decide
-    nodes, _, me = names(ctx)
-    status = read_cluster_status(ctx.runner, ctx.deadline)
-    base = ctx.env.clone_base
+    nodes, _ = galera_nodes(config)
+    status = status if status is not None else read_cluster_status(runner, deadline)
     primary = tuple(sorted({n for r in status.instances(base) if r.role in ("Promoted", "Master") and r.active
                             for n in r.nodes if n != me}))
-
-    def attr_of(node: str, name: str) -> str | None:
-        """One of the node's published attributes."""
-        return status.node_attribute(node, f"{base}-{name}")
-    reports = {}
-    for node in nodes:
-        reports[node] = NodeReport(node, attr_of(node, "uuid"), number(attr_of(node, "last-committed")),
-                                   attr_of(node, "safe-to-bootstrap") == "1", attr_of(node, "no-grastate") == "1",
-                                   View.decode(attr_of(node, "last-view")),
-                                   (attr_of(node, "force-bootstrap") or "").lower() in ("1", "true", "yes"),
-                                   number(attr_of(node, "last-view-time")), attr_of(node, "sst-incomplete") == "1",
-                                   number(attr_of(node, FAILURES)) or 0)
-    if not reports[me].reported and me not in primary and republish(ctx):
-        record = (load_state(ctx) or {})["position"]
-        reports[me] = NodeReport(me, record["uuid"], record["seqno"], record["safe_to_bootstrap"],
-                                 record["no_grastate"], View.decode(record["view"]),
-                                 (attr_of(me, "force-bootstrap") or "").lower() in ("1", "true", "yes"),
-                                 number(record["view_time"]), bool(record.get("sst_incomplete")),
-                                 reports[me].failed_bootstraps)
+    reports = {node: report_of(status, base, node) for node in nodes}
+    records = fencing_records_of(runner, base, deadline)
+    online = set(status.online_nodes())
     fenced, since_join = set(), {}
-    online_now = set(status.online_nodes())
     for node in nodes:
-        if node in online_now or reports[node].reported:
+        if node in online or reports[node].reported:
             continue
-        since_join[node] = fencing_records(ctx).fenced_since_joined(node, status)
+        since_join[node] = records.fenced_since_joined(node, status)
         if since_join[node] is not None:
             fenced.add(node)
-    if ctx.config.two_node_mode and len(nodes) == 2:
+    if config.two_node_mode and len(nodes) == 2:
         # A peer that left cleanly (Pacemaker shut it down: expected down) stopped Galera cleanly, so it is as
         # provably down as a fenced one; the last-view rule in decide still applies to it. "Offline" alone
         # proves nothing: both halves of a split see the other offline.
         for node in nodes:
             info = status.nodes.get(node)
-            if (node != me and node not in online_now and not reports[node].reported and info is not None
+            if (node != me and node not in online and not reports[node].reported and info is not None
                     and not info.expected_up and not info.unclean):
-                ctx.log.info("two_node_mode: %s left the cluster cleanly: counted as down", node)
+                if log is not None:
+                    log.info("two_node_mode: %s left the cluster cleanly: counted as down", node)
                 fenced.add(node)
-    fenced = frozenset(fenced)
-    history = sorted(f"{e.target}:{e.action}:{e.status}@{e.completed}" for e in status.fencing if e.target in nodes)
-    history += [f"{n}:fenced@{when(t)} since it last joined" if t else f"{n}:not fenced since it last joined"
-                for n, t in sorted(since_join.items())]
-    online = frozenset(online_now)
-    override = ctx.config.force_bootstrap_node or None
     arbitrators = frozenset()
     if not primary and fenced:
         # Only a missing node's last-view check needs them: a garbd beside the database nodes is a view member.
         from hamail.pacemaker.arbitrators import known
-        arbitrators = known(ctx.runner, sorted(status.nodes), ctx.deadline)
-    chosen = decide(nodes, reports, primary_nodes=primary, fenced=fenced, online=online, override=override,
-                    two_node=ctx.config.two_node_mode, arbitrators=arbitrators)
-    chosen.reporting = tuple(n for n in nodes if reports[n].reported)
-    if primary:
+        arbitrators = known(runner, sorted(status.nodes), deadline)
+    return Inputs(nodes, reports, primary, frozenset(fenced), since_join, status, base, config, arbitrators)
+
+
+def decision(ctx: Context):
+    """Gather every node's report from Pacemaker and decide (pure logic in hamail.agents.galera.recovery); publish
+    this node's report again if Pacemaker lost it, tidy overrides once a Primary exists, log the decision with
+    everything it was based on."""
+    from hamail.agents.galera.recovery import NodeReport, View
+    me = names(ctx)[2]
+    base = ctx.env.clone_base
+    inputs = gather(ctx.runner, ctx.deadline, base, ctx.config, me, log=ctx.log)
+    reports = inputs.reports
+    if not reports[me].reported and me not in inputs.primary and republish(ctx):
+        record = (load_state(ctx) or {})["position"]
+        reports[me] = NodeReport(me, record["uuid"], record["seqno"], record["safe_to_bootstrap"],
+                                 record["no_grastate"], View.decode(record["view"]), reports[me].force,
+                                 number(record["view_time"]), bool(record.get("sst_incomplete")),
+                                 reports[me].failed_bootstraps)
+    chosen = inputs.decide()
+    if inputs.primary:
         # A Primary component exists: an override attribute has done its job (or was never needed), and
         # failed bootstraps of the last outage say nothing about the next one.
-        for node in nodes:
+        for node in inputs.nodes:
             for name, present in (("force-bootstrap", reports[node].force),
                                   (FAILURES, reports[node].failed_bootstraps)):
                 if present:
@@ -253,14 +313,21 @@ def decision(ctx: Context):
     if chosen.overridden:
         ctx.log.warning("OPERATOR OVERRIDE: %s", chosen.reason)
     ctx.log.info("bootstrap decision: %s %s: %s [reports: %s; counted as fenced: %s; fencing: %s; online: %s; "
-                 "arbitrators: %s]", chosen.action, chosen.node or "-", chosen.reason, list(reports.values()),
-                 sorted(fenced), history, sorted(online), sorted(arbitrators))
+                 "pending: %s; arbitrators: %s]", chosen.action, chosen.node or "-", chosen.reason,
+                 list(reports.values()), sorted(inputs.fenced), inputs.history(), sorted(inputs.online),
+                 sorted(inputs.pending()), sorted(inputs.arbitrators))
     return chosen
 
 
-def fencing_records(ctx: Context):
+def fencing_records_of(runner, base: str, deadline=None):
+    """The durable fencing records of the resource `base` (permanent node attribute <base>-fenced-at)."""
     from hamail.pacemaker.fencing import FencingRecords
-    return FencingRecords(ctx.runner, attr(ctx, "fenced-at"), ctx.deadline)
+    return FencingRecords(runner, f"{base}-fenced-at", deadline)
+
+
+def fencing_records(ctx: Context):
+    """This resource's durable fencing records."""
+    return fencing_records_of(ctx.runner, ctx.env.clone_base, ctx.deadline)
 
 
 def note_joined(ctx: Context) -> None:
