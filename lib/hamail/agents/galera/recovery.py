@@ -6,7 +6,7 @@ from __future__ import annotations
 __all__ = [
     "NO_SEQNO", "ZERO_UUID", "GraState", "View", "Recovery", "NodeReport", "Decision",
     "parse_grastate", "parse_gvwstate", "parse_recovery_log", "parse_address", "parse_host_map",
-    "normalise_seqno", "decide", "view_members", "BOOTSTRAP_ATTEMPTS",
+    "normalise_seqno", "decide", "view_members", "ahead_of", "usable", "BOOTSTRAP_ATTEMPTS",
 ]
 
 # A node whose bootstrap failed this often stops being the bootstrap node (its error log says why).
@@ -325,7 +325,7 @@ def decide(nodes: list[str], reports: dict[str, NodeReport], *, primary_nodes: t
         return Decision("wait", None, f"{safe_choice.reason}; the operator override names {override} but waits "
                         f"for {', '.join(unreported)} (online, not in standby) to report its position first",
                         tuple(unreported))
-    ahead = _ahead_of(chosen, present)
+    ahead = ahead_of(chosen, present)
     if ahead:
         return Decision("wait", None, f"{safe_choice.reason}; the operator override names {override} "
                         f"({chosen.uuid}:{chosen.seqno}) but refuses it: {_describe(ahead)} hold(s) newer data of "
@@ -335,19 +335,19 @@ def decide(nodes: list[str], reports: dict[str, NodeReport], *, primary_nodes: t
                     f"{chosen.seqno} although the safe rules would wait ({safe_choice.reason})", (), True)
 
 
-def _usable(report: NodeReport) -> bool:
+def usable(report: NodeReport) -> bool:
     """Whether a node's report may stand for its data: a finished state transfer, a bootstrap that is not failing."""
     return report.reported and not report.sst_incomplete and report.failed_bootstraps < BOOTSTRAP_ATTEMPTS
 
 
-def _ahead_of(chosen: NodeReport, present: list[NodeReport]) -> list[NodeReport]:
+def ahead_of(chosen: NodeReport, present: list[NodeReport]) -> list[NodeReport]:
     """Usable reporters of chosen's cluster history holding a higher seqno, newest first: an override naming
     chosen would discard what they committed after it."""
     if chosen.seqno is None or chosen.seqno == NO_SEQNO:
-        same = [r for r in present if r.node != chosen.node and _usable(r) and r.seqno != NO_SEQNO
+        same = [r for r in present if r.node != chosen.node and usable(r) and r.seqno != NO_SEQNO
                 and (chosen.uuid in (None, ZERO_UUID) or r.uuid == chosen.uuid)]
     else:
-        same = [r for r in present if r.node != chosen.node and _usable(r) and r.uuid == chosen.uuid
+        same = [r for r in present if r.node != chosen.node and usable(r) and r.uuid == chosen.uuid
                 and r.seqno is not None and r.seqno > chosen.seqno]
     return sorted(same, key=lambda r: (-r.seqno, r.node))
 
