@@ -11,6 +11,9 @@ PRODUCT = "hamail"
 VBMC = "hamail-vbmc"
 VBMC_PROGRAM = "/usr/bin/hamail-vbmc"  # from lab/hamail-vbmc
 VBMC_MODULE = "hamail_vbmc.py"  # from lab/hamail_vbmc.py, installed in the system Python's path
+# The Galera admin command, and the schema of its --json document, shipped beside the module that writes it.
+GALERA_COMMAND = "/usr/sbin/hamail-galera"  # from sbin/hamail-galera
+STATUS_SCHEMA = "agents/galera/status-schema.json"  # relative to lib/hamail, as status.py is
 # A clean environment, as pacemaker-execd gives an agent: no PYTHONPATH pointing at the checkout.
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "OCF_ROOT": "/usr/lib/ocf",
              "HOME": "/root"}
@@ -21,9 +24,9 @@ MAN_DIR = "/usr/share/man"
 
 
 def product_man_pages():
-    """Man pages (uncompressed names) the hamail package must ship: one per OCF agent and fence agent."""
+    """Man pages (uncompressed names) the hamail package must ship: one per OCF agent, fence agent and admin command."""
     return ([f"{MAN_DIR}/man7/ocf_hamail_{n}.7" for n in checkout_files("agents")]
-            + [f"{MAN_DIR}/man8/{n}.8" for n in checkout_files("fence")])
+            + [f"{MAN_DIR}/man8/{n}.8" for n in checkout_files("fence") + checkout_files("sbin")])
 
 
 def vbmc_man_pages():
@@ -37,16 +40,26 @@ def checkout_files(subdir):
     return sorted(p.name for p in path.iterdir() if p.is_file()) if path.is_dir() else []
 
 
+# The library's files: its modules and the data files beside them (galera/status-schema.json).
+LIBRARY_PATTERNS = ("*.py", "*.json")
+
+
 def library_files():
-    """The library's .py files, relative to lib/hamail."""
+    """The library's modules and data files, relative to lib/hamail."""
     lib = ROOT / "lib" / "hamail"
-    return sorted(str(p.relative_to(lib)) for p in lib.rglob("*.py") if "__pycache__" not in p.parts)
+    return sorted(str(p.relative_to(lib)) for pattern in LIBRARY_PATTERNS for p in lib.rglob(pattern)
+                  if "__pycache__" not in p.parts)
 
 
 def expected_executables():
     """Installed path of every agent and fence agent of the hamail package, and the cheap action that runs it."""
     return ([(f"{OCF_DIR}/{n}", "meta-data") for n in checkout_files("agents")]
             + [(f"/usr/sbin/{n}", "-o metadata") for n in checkout_files("fence")])
+
+
+def admin_executables():
+    """Installed path of every admin command (sbin/) of the hamail package, and the cheap action that runs it."""
+    return [(f"/usr/sbin/{n}", "--help") for n in checkout_files("sbin")]
 
 
 def vbmc_executables():

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The .debs built by packaging/build-deb install on this machine, every agent works from them, and they remove cleanly.
 
-build-deb makes two packages: hamail (library, OCF agents, fence agents) and hamail-vbmc (the lab's
+build-deb makes two packages: hamail (library, OCF agents, fence agents, admin commands) and hamail-vbmc (the lab's
 virtual BMC, which the product must neither ship nor depend on).
 
 The lab harness may have symlinked the checkout into the places the package installs to
@@ -12,6 +12,7 @@ running cluster (`crm_resource --show-metadata` runs the agent locally).
 
 import contextlib
 import hashlib
+import json
 import os
 import pathlib
 import re
@@ -20,9 +21,9 @@ import shutil
 import pytest
 from lxml import etree
 
-from packaging_helpers import (CLEAN_ENV, PRODUCT, ROOT, VBMC, VBMC_MODULE, VBMC_PROGRAM, build, checked,
-                               checkout_files, expected_executables, is_vbmc_path, library_files, run,
-                               vbmc_executables, version)
+from packaging_helpers import (CLEAN_ENV, GALERA_COMMAND, PRODUCT, ROOT, STATUS_SCHEMA, VBMC, VBMC_MODULE,
+                               VBMC_PROGRAM, admin_executables, build, checked, checkout_files, expected_executables,
+                               is_vbmc_path, library_files, run, vbmc_executables, version)
 
 PACKAGES = (PRODUCT, VBMC)
 OCF_DIR = pathlib.Path("/usr/lib/ocf/resource.d/hamail")
@@ -30,14 +31,19 @@ DIST_PACKAGES = pathlib.Path("/usr/lib/python3/dist-packages")
 SITE_DIR = DIST_PACKAGES / "hamail"
 VBMC_MODULE_PATH = DIST_PACKAGES / VBMC_MODULE
 
-def deb_entries(deb_file):
-    """(absolute path, is a directory) for every entry the .deb ships."""
-    entries = []
+def deb_modes(deb_file):
+    """{absolute path: mode as dpkg-deb -c prints it, "-rwxr-xr-x"} for every entry the .deb ships."""
+    modes = {}
     # dpkg-deb -c prints `mode owner size date time ./path`; our paths have no spaces.
     for line in checked(["dpkg-deb", "-c", str(deb_file)]).stdout.splitlines():
         fields = line.split()
-        entries.append((fields[-1][1:].rstrip("/") or "/", fields[0].startswith("d")))
-    return entries
+        modes[fields[-1][1:].rstrip("/") or "/"] = fields[0]
+    return modes
+
+
+def deb_entries(deb_file):
+    """(absolute path, is a directory) for every entry the .deb ships."""
+    return [(path, mode.startswith("d")) for path, mode in deb_modes(deb_file).items()]
 
 
 def deb_paths(deb_file):
@@ -141,6 +147,7 @@ def shipped_vs_checkout():
     """(installed path, checkout file) of everything the hamail package must ship as it is in the checkout."""
     pairs = [(f"{OCF_DIR}/{n}", ROOT / "agents" / n) for n in checkout_files("agents")]
     pairs += [(f"/usr/sbin/{n}", ROOT / "fence" / n) for n in checkout_files("fence")]
+    pairs += [(f"/usr/sbin/{n}", ROOT / "sbin" / n) for n in checkout_files("sbin")]
     return pairs + [(f"{SITE_DIR}/{name}", ROOT / "lib" / "hamail" / name) for name in library_files()]
 
 
@@ -152,6 +159,19 @@ def test_deb_ships_every_file_of_the_checkout_unchanged(deb, tmp_path):
     checked(["dpkg-deb", "-x", str(deb), str(tmp_path)])
     changed = [path for path, source in expected.items() if (tmp_path / path[1:]).read_bytes() != source.read_bytes()]
     assert changed == [], "shipped content differs from the checkout"
+
+
+def test_deb_ships_the_galera_command_its_page_and_its_schema(deb, tmp_path):
+    modes = deb_modes(deb)
+    assert modes.get(GALERA_COMMAND) == "-rwxr-xr-x", modes.get(GALERA_COMMAND)
+    assert modes.get("/usr/share/man/man8/hamail-galera.8.gz", "").startswith("-rw-r--r--")
+    # The schema its --json output follows, beside the module that writes that output.
+    schema = f"{SITE_DIR}/{STATUS_SCHEMA}"
+    assert modes.get(f"{os.path.dirname(schema)}/status.py", "").startswith("-rw-r--r--")
+    assert modes.get(schema, "").startswith("-rw-r--r--"), sorted(p for p in modes if "galera" in p)
+    checked(["dpkg-deb", "-x", str(deb), str(tmp_path)])
+    assert json.loads((tmp_path / schema[1:]).read_text())["$schema"]
+    assert (tmp_path / GALERA_COMMAND[1:]).read_bytes() == (ROOT / "sbin" / "hamail-galera").read_bytes()
 
 
 def test_product_ships_no_simulator(deb):
@@ -217,7 +237,7 @@ def test_installed_files_are_regular_and_executable(installed):
         path = OCF_DIR / name
         assert not path.is_symlink() and path.stat().st_mode & 0o777 == 0o755, path
     assert not OCF_DIR.is_symlink()
-    for name in checkout_files("fence"):
+    for name in checkout_files("fence") + checkout_files("sbin"):
         path = pathlib.Path("/usr/sbin") / name
         assert not path.is_symlink() and os.access(path, os.X_OK), path
     for path, _ in vbmc_executables():
@@ -260,7 +280,7 @@ def test_fence_agent_metadata(installed, agent):
     assert canonical(proc.stdout) == canonical(from_checkout.stdout)
 
 
-@pytest.mark.parametrize("path,args", expected_executables() + vbmc_executables())
+@pytest.mark.parametrize("path,args", expected_executables() + admin_executables() + vbmc_executables())
 def test_installed_executables_use_the_installed_library(installed, path, args):
     # PYTHONVERBOSE makes the interpreter log every module file it loads (the shebang's -S does not
     # stop it): hamail must come from dist-packages and nothing from the checkout.

@@ -9,10 +9,10 @@ namespaces of its own: a mount namespace (proc, dev and sys are mounted there on
 network namespace, so the install uses nothing but what the root already holds.
 
 Inside: `apt-get install ./hamail_*.deb ./hamail-vbmc_*.deb`; crm_resource --show-metadata and pcs
-resource describe for every agent; fence_ipmi -o metadata; man for every page; each page's pcs
-example accepted by pcs against an empty CIB file; and `apt-get purge --autoremove` leaves the root's
-file list as it was before the install.  Building the root takes under a minute here (most of it
-downloads): it is made afresh for every run rather than cached.
+resource describe for every agent; fence_ipmi -o metadata; hamail-galera status where no cluster
+runs; man for every page; each page's pcs example accepted by pcs against an empty CIB file; and
+`apt-get purge --autoremove` leaves the root's file list as it was before the install.  Building the
+root takes under a minute here (most of it downloads): it is made afresh for every run rather than cached.
 """
 
 import os
@@ -25,7 +25,7 @@ import tempfile
 import pytest
 from lxml import etree
 
-from packaging_helpers import (CLEAN_ENV, PRODUCT, VBMC, checked, checkout_files, run)
+from packaging_helpers import (CLEAN_ENV, GALERA_COMMAND, PRODUCT, VBMC, checked, checkout_files, run)
 
 # The cluster tools an admin uses with hamail, and man to read its pages.
 ROOT_PACKAGES = ["pacemaker", "pacemaker-cli-utils", "pcs", "man-db"]
@@ -168,10 +168,31 @@ def test_fence_agents_print_their_metadata(debian_root):
         assert etree.fromstring(xml.encode()).get("name") == agent
 
 
+def test_galera_command_without_a_cluster_says_so_in_one_line(debian_root):
+    _, in_root, _ = debian_root
+    # Pacemaker is installed in the root but not running (and the root has a network namespace of its
+    # own, so no cluster of this machine answers either): the cluster cannot be read.
+    proc = in_root(os.path.basename(GALERA_COMMAND), "status")  # found through PATH, as an admin runs it
+    assert proc.returncode == 2, f"exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hamail-galera: ") and proc.stderr.endswith("\n"), proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_galera_command_status_help(debian_root):
+    _, in_root, _ = debian_root
+    proc = in_root_checked(in_root, os.path.basename(GALERA_COMMAND), "status", "--help")
+    assert proc.stdout.startswith("usage: hamail-galera status"), proc.stdout[:300]
+    for option in ("RESOURCE", "--json", "--timeout"):
+        assert option in proc.stdout, option
+
+
 def man_pages():
     """(man's argument, section) of every page the two packages ship."""
     return ([(f"ocf_hamail_{agent}", "7") for agent in checkout_files("agents")]
-            + [(agent, "8") for agent in checkout_files("fence")] + [("hamail-vbmc", "1")])
+            + [(command, "8") for command in checkout_files("fence") + checkout_files("sbin")]
+            + [("hamail-vbmc", "1")])
 
 
 @pytest.mark.parametrize("page,section", man_pages())

@@ -2,7 +2,8 @@
 """The man pages in the .debs are generated from each program's own description and say what it says.
 
 packaging/tools/hamail-manpages runs at build time: every OCF agent's meta-data becomes
-ocf_hamail_<agent>(7), every fence agent's -o metadata becomes <agent>(8), hamail-vbmc's --help becomes
+ocf_hamail_<agent>(7), every fence agent's -o metadata becomes <agent>(8), every admin command's
+--help and its subcommands' --help become <command>(8) (hamail-galera), hamail-vbmc's --help becomes
 hamail-vbmc(1) in the hamail-vbmc package.  Here the pages are taken from the built packages, rendered
 with man, and compared with what the checkout's programs print now: a parameter, option or action
 that the program has and its page lacks fails, and so does a page groff warns about (lintian's check).
@@ -133,3 +134,55 @@ def test_vbmc_page_lists_every_option_of_its_help(pages):
     assert missing == []
     assert "not for production nodes" in " ".join(body["DESCRIPTION"].split())
 
+
+
+def help_of(*argv):
+    """What a checkout program prints for --help (argv: the program, then its subcommand), on one wide line each."""
+    return checked(["/usr/bin/python3", str(ROOT / "sbin" / argv[0]), *argv[1:], "--help"],
+                   env={**CLEAN_ENV, "COLUMNS": "1000"}).stdout
+
+
+def subsections(body):
+    """{subheading: body} of a rendered section (subheadings, .SS, are the lines at 3 columns)."""
+    found, current = {}, None
+    for line in body.splitlines():
+        if re.match(r"^ {3}\S", line):
+            current = line.strip()
+            found[current] = []
+        elif current is not None:
+            found[current].append(line)
+    return {heading: "\n".join(lines) for heading, lines in found.items()}
+
+
+@pytest.mark.parametrize("command", checkout_files("sbin"))
+def test_admin_page_lists_every_subcommand_option_and_exit_status(pages, command):
+    text, _ = pages[f"/usr/share/man/man8/{command}.8"]
+    body = sections(text)
+    top = help_of(command)
+    description = top.split("\n\n")[1]
+    name, _, summary = " ".join(body["NAME"].split()).partition(" - ")
+    assert name == command and summary and words(summary.lower()) in words(description.lower()), summary
+    assert words(description) in words(body["DESCRIPTION"])
+    # The subcommands (argparse lists them 4 columns in) each have a subsection with all their arguments.
+    subcommands = re.findall(r"^    (\S+)", top, re.M)
+    described = subsections(body["COMMANDS"])
+    assert sorted(described) == sorted(subcommands) and subcommands
+    for sub in subcommands:
+        help_text = help_of(command, sub)
+        usage = " ".join(help_text.split("\n\n")[0].split())
+        assert usage.removeprefix("usage: ") in " ".join(body["SYNOPSIS"].split()), usage
+        entries = re.findall(r"^  (\S+(?: \S+)*?)(?:  |$)", help_text.split("\n\n", 1)[1], re.M)
+        missing = [entry for entry in entries if not headed(described[sub], entry)]
+        assert entries and missing == [], missing
+        assert words(help_text.split("\n\n")[1]) in words(described[sub])
+    # Exit status: "N meaning" for each code the help's epilog names.
+    codes = re.findall(r"(\d+) ([^;]+?)\.?(?:;|$)", top.rstrip().rsplit("\n\n", 1)[1].removeprefix("Exit status:"))
+    listed = body["EXIT STATUS"]
+    for code, meaning in codes:
+        assert headed(listed, code) and words(meaning[1:]) in words(listed), (code, meaning)
+    if command == "hamail-galera":
+        assert subcommands == ["status"]
+        assert {"RESOURCE", "--json", "--timeout SECONDS"} <= set(re.findall(
+            r"^  (\S+(?: \S+)*?)(?:  |$)", help_of(command, "status"), re.M))
+        assert [code for code, _ in codes] == ["0", "1", "2"]
+        assert "Primary component runs" in " ".join(listed.split())

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The .rpms built by packaging/build-rpm (rpmbuild on this Debian machine) fit a RHEL 9 system.
 
-build-rpm makes hamail (library, OCF agents, fence agents) and its subpackage hamail-vbmc (the lab's
+build-rpm makes hamail (library, OCF agents, fence agents, admin commands) and its subpackage hamail-vbmc (the lab's
 virtual BMC, which the product must neither ship nor depend on).  Built here, they target RHEL 9:
 Python 3.9, the library in its sitelib (/usr/lib/python3.9/site-packages), and the agents, which run
 `python3 -S`, told at build time to look in sitelib (hamail, pyghmi, PyMySQL) and sitearch
@@ -27,9 +27,10 @@ import tempfile
 import pytest
 from lxml import etree
 
-from packaging_helpers import (CLEAN_ENV, OCF_DIR, PRODUCT, ROOT, VBMC, VBMC_MODULE, VBMC_PROGRAM, build, checked,
-                               checkout_files, expected_executables, is_vbmc_path, library_files,
-                               product_man_pages, rpm_payload, run, vbmc_man_pages, version)
+from packaging_helpers import (CLEAN_ENV, GALERA_COMMAND, OCF_DIR, PRODUCT, ROOT, STATUS_SCHEMA, VBMC, VBMC_MODULE,
+                               VBMC_PROGRAM, admin_executables, build, checked, checkout_files, expected_executables,
+                               is_vbmc_path, library_files, product_man_pages, rpm_payload, run, vbmc_man_pages,
+                               version)
 
 TARGET_PYTHON = "3.9"  # RHEL 9
 SITELIB = f"/usr/lib/python{TARGET_PYTHON}/site-packages"
@@ -54,7 +55,7 @@ def requires(rpm_file):
 def test_rpm_lists_agents_library_fence_agents_and_man_pages(rpm):
     listed = set(rpm_query(rpm, "-l"))
     expected = {f"{SITELIB}/hamail/{name}" for name in library_files()}
-    expected |= {path for path, _ in expected_executables()}
+    expected |= {path for path, _ in expected_executables() + admin_executables()}
     assert expected - listed == set()
     assert {p for p in listed if p.startswith("/usr/share/man/")} in (
         set(product_man_pages()), {page + ".gz" for page in product_man_pages()})
@@ -66,8 +67,21 @@ def test_rpm_agents_are_executable(rpm):
     modes = {fields[0]: int(fields[4], 8) for fields in map(str.split, rpm_query(rpm, "--dump"))}
     for name in checkout_files("agents"):
         assert modes[f"{OCF_DIR}/{name}"] & 0o777 == 0o755, name
-    for name in checkout_files("fence"):
+    for name in checkout_files("fence") + checkout_files("sbin"):
         assert modes[f"/usr/sbin/{name}"] & 0o777 == 0o755, name
+
+
+def test_rpm_ships_the_galera_command_its_page_and_its_schema(rpm):
+    modes = {fields[0]: int(fields[4], 8) for fields in map(str.split, rpm_query(rpm, "--dump"))}
+    assert modes.get(GALERA_COMMAND, 0) & 0o777 == 0o755, modes.get(GALERA_COMMAND)
+    assert [p for p in modes if p.removesuffix(".gz") == "/usr/share/man/man8/hamail-galera.8"], sorted(modes)
+    # The schema its --json output follows, beside the module that writes that output.
+    schema = f"{SITELIB}/hamail/{STATUS_SCHEMA}"
+    assert f"{os.path.dirname(schema)}/status.py" in modes
+    assert modes.get(schema, 0) & 0o777 == 0o644, sorted(p for p in modes if "galera" in p)
+    payload = rpm_payload(rpm)
+    assert json.loads(payload[schema])["$schema"]
+    assert payload[GALERA_COMMAND] == (ROOT / "sbin" / "hamail-galera").read_bytes()
 
 
 def test_rpm_requires_rhel9_python_and_the_runtime_libraries(rpm):
@@ -120,6 +134,9 @@ def test_rpm_agents_look_in_rhel_sitelib_and_sitearch(rpm, vbmc_rpm):
         assert payload[path] == text.replace(DEBIAN_LINE, RHEL_LINE), path
     for name in library_files():
         assert payload[f"{SITELIB}/hamail/{name}"] == (ROOT / "lib" / "hamail" / name).read_bytes(), name
+    # The admin commands run without -S (the target's site finds the library): shipped as they are.
+    for name in checkout_files("sbin"):
+        assert payload[f"/usr/sbin/{name}"] == (ROOT / "sbin" / name).read_bytes(), name
     vbmc = rpm_payload(vbmc_rpm)
     assert vbmc[VBMC_PROGRAM] == (ROOT / "lab" / "hamail-vbmc").read_bytes()
     assert vbmc[f"{SITELIB}/{VBMC_MODULE}"] == (ROOT / "lab" / VBMC_MODULE).read_bytes()
@@ -252,7 +269,7 @@ def test_rpm_root_has_the_files_where_rhel_keeps_them(rhel_like_root):
     root, _ = rhel_like_root
     assert rpm_in(root, "-qa", "--qf", "%{NAME}\n").stdout.split() in ([PRODUCT, VBMC], [VBMC, PRODUCT])
     for path in ([f"{SITELIB}/hamail/__init__.py", f"{SITELIB}/{VBMC_MODULE}", VBMC_PROGRAM]
-                 + [path for path, _ in expected_executables()]):
+                 + [path for path, _ in expected_executables() + admin_executables()]):
         assert (root / path.lstrip("/")).is_file(), path
     for page in product_man_pages() + vbmc_man_pages():
         assert [p for p in (root / page.lstrip("/")).parent.glob(os.path.basename(page) + "*")], page
@@ -306,6 +323,16 @@ def test_installed_vbmc_runs_with_rhel_site_paths(rhel_like_root):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "usage: hamail-vbmc" in proc.stdout
     assert f"{SITELIB}/{VBMC_MODULE}" in proc.stderr and f"{SITELIB}/hamail/__init__.py" in proc.stderr
+
+
+def test_installed_galera_command_runs_with_rhel_site_paths(rhel_like_root):
+    _, in_root = rhel_like_root
+    # As hamail-vbmc: no -S, so RHEL's site would add sitelib and sitearch; PYTHONPATH plays that part here.
+    env = {**CLEAN_ENV, "PYTHONPATH": f"{SITELIB}:{SITEARCH}", "PYTHONVERBOSE": "1"}
+    proc = in_root("/usr/bin/python3", "-S", GALERA_COMMAND, "status", "--help", env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith("usage: hamail-galera status")
+    assert f"{SITELIB}/hamail/agents/galera/command.py" in proc.stderr
 
 
 def test_rpm_erase_leaves_the_root_empty(rpm, vbmc_rpm):
