@@ -81,7 +81,7 @@ def reported(uuid, seqno, v=None, **extra):
     return values
 
 
-def inputs_of(xml, fenced=(), since_join=None, cib=CIB):
+def inputs_of(xml, fenced=(), since_join=None, cib=CIB, spent=False):
     """Inputs as gather() builds them from crm_mon (fencing records passed in, as gather reads them)."""
     status = parse_crm_mon(xml)
     primitive = st.find_resource(parse_resources(cib), None)
@@ -89,11 +89,11 @@ def inputs_of(xml, fenced=(), since_join=None, cib=CIB):
     reports = {n: report_of(status, "galera", n) for n in NODES}
     primary = tuple(n for r in status.instances("galera") if r.role == "Promoted" for n in r.nodes)
     return Inputs(NODES, reports, primary, frozenset(fenced), since_join or {}, status, "galera", config,
-                  frozenset()), primitive
+                  frozenset(), spent), primitive
 
 
-def analyse(xml, fenced=(), fencings=None, cib=CIB):
-    inputs, primitive = inputs_of(xml, fenced, cib=cib)
+def analyse(xml, fenced=(), fencings=None, cib=CIB, spent=False):
+    inputs, primitive = inputs_of(xml, fenced, cib=cib, spent=spent)
     doc = st.analyse(inputs, fencings or {}, primitive, "node1", 1796268500)
     jsonschema.validate(doc, SCHEMA)
     st.render(doc)  # renders every shape without error
@@ -152,6 +152,20 @@ def test_the_resource_parameter_override_is_the_decision_shown():
     _, doc = analyse(never_returns(), cib=cib)
     assert (doc["decision"]["action"], doc["decision"]["node"], doc["decision"]["overridden"]) == \
         ("bootstrap", "node1", True)
+    assert doc["force_bootstrap_node"] == {"node": "node1", "spent": False}
+
+
+def test_a_parameter_override_set_while_a_primary_ran_is_ignored_and_says_so():
+    """Forgotten in the CIB since an earlier outage (marked spent by a Promoted monitor), it decides nothing."""
+    cib = CIB.replace(b'<nvpair id="g-s"', b'<nvpair id="g-f" name="force_bootstrap_node" value="node1"/><nvpair id="g-s"')
+    _, doc = analyse(never_returns(), cib=cib, spent=True)
+    assert doc["decision"]["action"] == "wait" and not doc["decision"]["overridden"]
+    assert "force_bootstrap_node=node1 is ignored: it was already set while a Primary component ran" \
+        in doc["decision"]["reason"]
+    assert doc["force_bootstrap_node"] == {"node": "node1", "spent": True}
+    assert "(spent: " in st.render(doc)
+    # an explicit override (the attribute the command prints) still applies
+    assert next(o for o in doc["overrides"] if o["node"] == "node1")["allowed"]
 
 
 def test_an_unfenced_node_outside_the_last_view_is_waited_for_and_fencing_it_ends_the_wait():

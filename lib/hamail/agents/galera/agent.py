@@ -68,7 +68,8 @@ PARAMS = ParamTable(
           "<resource>-force-bootstrap=1 (attrd_updater -n galera-force-bootstrap -U 1 -N node), which the agent "
           "removes once a Primary component exists. An override only ever ends a wait: when the data proves a "
           "node newest, that node bootstraps whatever the override says. Each use is logged and shown as the "
-          "node attribute <resource>-bootstrap-override. Reloadable: changing it restarts nothing.",
+          "node attribute <resource>-bootstrap-override. Reloadable: changing it restarts nothing. Still set while a "
+          "Primary component runs, it is marked spent and applies to no later outage (set it again for that one).",
           reloadable=True),
 )
 
@@ -221,6 +222,8 @@ class GaleraResource:
                 if size not in (None, count):
                     cluster.record_fencings(ctx)
                 cluster.show_members(ctx, size, count)
+                if ctx.config.force_bootstrap_node:
+                    cluster.spend_override(ctx)
             return Observation(Role.PROMOTED, score=cluster.PROMOTED_SCORE, keep_score=not ctx.env.is_probe, reason="")
         component = status.get("wsrep_cluster_status", "")
         local = int(status.get("wsrep_local_state", "0") or 0)
@@ -435,8 +438,13 @@ def status(ctx: Context) -> int:
 
 
 def reload_agent(ctx: Context) -> int:
-    """Reloadable parameters (force_bootstrap_node) are read at every action: nothing to restart."""
+    """Reloadable parameters (force_bootstrap_node) are read at every action: nothing to restart. An operator
+    changed the override: it is meant for now, so earlier uses no longer mark it spent."""
     ctx.log.info("reload-agent: force_bootstrap_node=%s", ctx.config.force_bootstrap_node or "(none)")
+    try:
+        cluster.unspend_override(ctx)
+    except Exception as exc:  # noqa: BLE001 - a Primary marks it spent again; a stale mark only makes an override wait
+        ctx.log.warning("cannot clear the spent marks of force_bootstrap_node: %s", exc)
     return OCFExit.SUCCESS
 
 

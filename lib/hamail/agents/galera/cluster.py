@@ -11,7 +11,8 @@ from hamail.ocf import ConfigError, Context, NotInstalled
 
 __all__ = ["PROMOTED_SCORE", "PUBLISHED", "galera_nodes", "names", "Inputs", "gather", "report_of", "attr",
            "load_state", "save_state", "drop_state", "attributes", "scores", "publish", "withdraw", "decision",
-           "count_failed_bootstrap", "record_fencings", "show_members", "apply_decision", "number", "FAILURES"]
+           "count_failed_bootstrap", "record_fencings", "show_members", "apply_decision", "number", "FAILURES",
+           "SPENT", "override_spent", "spend_override", "unspend_override"]
 
 PROMOTED_SCORE = 100
 
@@ -193,7 +194,8 @@ TRUE_WORDS = ("1", "true", "yes")
 class Inputs:
     """Everything a bootstrap decision is made from, as read from Pacemaker (hamail-galera status shows it)."""
 
-    def __init__(self, nodes, reports, primary, fenced, since_join, status, base, config, arbitrators) -> None:
+    def __init__(self, nodes, reports, primary, fenced, since_join, status, base, config, arbitrators,
+                 override_spent: bool = False) -> None:
         self.nodes = nodes                  # the Galera nodes' Pacemaker names, in address order
         self.reports = reports              # {node: recovery.NodeReport}
         self.primary = primary              # nodes (other than the caller's) running a Promoted instance
@@ -203,6 +205,7 @@ class Inputs:
         self.base = base                    # the resource's name, without clone instance
         self.config = config                # the resource's parameters
         self.arbitrators = arbitrators      # gcomm ids of known arbitrators (garbd)
+        self.override_spent = override_spent  # force_bootstrap_node was already set while a Primary ran
 
     @property
     def online(self) -> frozenset[str]:
@@ -218,12 +221,19 @@ class Inputs:
     def decide(self, override: str | None | bool = False):
         """The agent's decision from these inputs (recovery.decide); override False: the resource's own."""
         from hamail.agents.galera.recovery import decide
+        ignored = None
         if override is False:
             override = self.config.force_bootstrap_node or None
+            if override and self.override_spent:
+                ignored, override = override, None
         chosen = decide(self.nodes, self.reports, primary_nodes=self.primary, fenced=self.fenced,
                         online=self.online, override=override, two_node=self.config.two_node_mode,
                         arbitrators=self.arbitrators, pending=self.pending())
         chosen.reporting = tuple(n for n in self.nodes if self.reports[n].reported)
+        if ignored and chosen.action == "wait":
+            chosen.reason += (f"; force_bootstrap_node={ignored} is ignored: it was already set while a Primary "
+                              "component ran, and an override is for the outage it is set in (set it again, or "
+                              f"attrd_updater -n {self.base}-force-bootstrap -U 1 -N {ignored})")
         return chosen
 
     def history(self) -> list[str]:
@@ -282,7 +292,43 @@ def gather(runner, deadline, base: str, config, me: str | None = None, status=No
         # Only a missing node's last-view check needs them: a garbd beside the database nodes is a view member.
         from hamail.pacemaker.arbitrators import known
         arbitrators = known(runner, sorted(status.nodes), deadline)
-    return Inputs(nodes, reports, primary, frozenset(fenced), since_join, status, base, config, arbitrators)
+    spent = bool(config.force_bootstrap_node) and not primary and override_spent(runner, base, config, deadline)
+    return Inputs(nodes, reports, primary, frozenset(fenced), since_join, status, base, config, arbitrators, spent)
+
+
+SPENT = "force-bootstrap-spent"
+
+
+def override_spent(runner, base: str, config, deadline=None) -> bool:
+    """Whether the force_bootstrap_node parameter was already set while a Primary component ran (permanent
+    attribute <base>-force-bootstrap-spent on the node it names): left in place, it is not for this outage."""
+    from hamail.pacemaker.attributes import PermanentAttributes
+    return PermanentAttributes(runner, deadline).get(config.force_bootstrap_node, f"{base}-{SPENT}") == "1"
+
+
+def spend_override(ctx: Context) -> None:
+    """A Primary component runs while force_bootstrap_node is set: mark it spent, so that, forgotten, it cannot
+    bootstrap the node it names over newer data at a later outage (reload-agent clears the mark when an operator
+    sets the parameter again). Costs one Pacemaker call per Promoted monitor while the parameter stays set."""
+    from hamail.pacemaker.attributes import PermanentAttributes
+    node = ctx.config.force_bootstrap_node
+    try:
+        store = PermanentAttributes(ctx.runner, ctx.deadline)
+        if store.get(node, attr(ctx, SPENT)) != "1":
+            store.set(node, attr(ctx, SPENT), "1")
+            ctx.log.warning("force_bootstrap_node=%s is set while a Primary component runs: it will not apply at a "
+                            "later outage unless set again (remove it: crm_resource -r %s --delete-parameter "
+                            "force_bootstrap_node)", node, ctx.env.clone_base)
+    except Exception as exc:  # bookkeeping must never fail a healthy monitor
+        ctx.log.warning("cannot mark force_bootstrap_node spent: %s", exc)
+
+
+def unspend_override(ctx: Context) -> None:
+    """force_bootstrap_node changed (reload-agent): an operator set it for now; clear every spent mark."""
+    from hamail.pacemaker.attributes import PermanentAttributes
+    store = PermanentAttributes(ctx.runner, ctx.deadline)
+    for node in galera_nodes(ctx.config)[0]:
+        store.delete(node, attr(ctx, SPENT))
 
 
 def decision(ctx: Context):

@@ -235,6 +235,8 @@ def analyse(inputs: Inputs, fencings: dict, primitive, local: str | None, now: f
         "time": _utc(now), "nodes": rows, "primary": primary,
         "decision": {"action": decision.action, "node": decision.node, "reason": decision.reason,
                      "overridden": decision.overridden, "awaited": list(decision.awaited)},
+        "force_bootstrap_node": None if not inputs.config.force_bootstrap_node else {
+            "node": inputs.config.force_bootstrap_node, "spent": inputs.override_spent},
         "ends_wait": _ways_out(inputs, decision), "overrides": _overrides(inputs, decision),
         "exit": EXIT_PRIMARY if primary else EXIT_NO_PRIMARY,
     }
@@ -269,6 +271,11 @@ def render(doc: dict) -> str:
     primary = doc["primary"]
     lines.append(f"Primary component: {', '.join(primary['nodes'])} ({primary['members']} members of "
                  "wsrep_cluster_address)" if primary else "Primary component: none running")
+    forced = doc["force_bootstrap_node"]
+    if forced:
+        lines.append(f"Parameter force_bootstrap_node: {forced['node']}" + (
+            " (spent: it was set while a Primary component ran; it applies to no later outage)"
+            if forced["spent"] else ""))
     d = doc["decision"]
     lines.append(f"Decision: {d['action']}{' ' + d['node'] if d['node'] else ''}: {d['reason']}")
     if doc["ends_wait"]:
