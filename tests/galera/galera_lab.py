@@ -354,6 +354,23 @@ def all_promoted(cluster, nodes, resource: str = "galera", timeout: float = 240,
     cluster.wait_for(done, timeout, f"{resource} on {list(nodes)} Promoted, Synced, in one component")
 
 
+STATUS_SCHEMA = ROOT / "lib" / "hamail" / "agents" / "galera" / "status-schema.json"
+
+
+def status(cluster, node: str, resource: str | None = None) -> tuple[int, dict | None, str]:
+    """`hamail-galera status [resource] --json` run inside node (this checkout's command): (exit status, the
+    document checked against its schema, stderr)."""
+    import json
+    import jsonschema
+    proc = cluster.run(node, [str(ROOT / "sbin" / "hamail-galera"), "status", *([resource] if resource else []),
+                              "--json"], timeout=60)
+    doc = None
+    if proc.stdout.strip():
+        doc = json.loads(proc.stdout)
+        jsonschema.validate(doc, json.loads(STATUS_SCHEMA.read_text()))
+    return proc.returncode, doc, proc.stderr
+
+
 def ok(cluster, argv, node: str | None = None):
     """Run a command inside a node (the first running by default) and insist that it succeeds."""
     proc = cluster.run(node or cluster.first_running(), argv)

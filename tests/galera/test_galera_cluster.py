@@ -7,6 +7,7 @@ the agent decided, and the test would prove nothing about the agent.
 """
 
 import shutil
+import time
 
 import pytest
 
@@ -104,6 +105,33 @@ def writer(lab, node):
     return w
 
 
+def full_status(lab, node):
+    """hamail-galera status on node once the Promoted monitors have noticed that all three are back (they
+    withdraw <rsc>-cluster-members): (exit status, document)."""
+    def full():
+        rc, doc, _ = gl.status(lab, node)
+        return (rc, doc) if doc and doc["primary"] and doc["primary"]["members"] == "3 of 3" else None
+    return lab.wait_for(full, 30, f"hamail-galera status on {node} to show a Primary of 3 of 3")
+
+
+def test_status_from_every_node_while_the_primary_runs(galera3):
+    """hamail-galera status on each node: all Promoted in a Primary of 3 of 3, exit 0; an unknown resource is one
+    line and exit 2; the clone's id names the same resource."""
+    lab = galera3
+    for node in NODES:
+        rc, doc = full_status(lab, node)
+        assert rc == 0
+        assert doc["read_on"] == node and doc["resource"] == "galera" and doc["clone"] == "galera-clone"
+        assert doc["primary"] == {"nodes": NODES, "members": "3 of 3"}
+        assert doc["decision"]["action"] == "join" and doc["overrides"] == [] and doc["ends_wait"] == []
+        assert [(r["node"], r["pacemaker"], r["role"]) for r in doc["nodes"]] == [(n, "online", "Promoted")
+                                                                                    for n in NODES]
+    rc, doc, err = gl.status(lab, "node2", "galera-clone")
+    assert rc == 0 and doc["resource"] == "galera"
+    rc, doc, err = gl.status(lab, "node3", "nosuch")
+    assert (rc, doc, err) == (2, None, "hamail-galera: no resource nosuch in the CIB\n")
+
+
 def test_one_node_killed(galera3):
     """node3 dies: node1+node2 go on as a 2-node Primary; node3 returns and joins it (nobody bootstraps)."""
     lab = galera3
@@ -115,6 +143,9 @@ def test_one_node_killed(galera3):
         # what seed 001 has operators check by hand, shown on the survivors
         lab.wait_for(lambda: all(gl.attribute(lab, n, "galera-cluster-members") == "2 of 3" for n in ("node1", "node2"))
                      or None, 30, "the survivors to show 2 of 3 members")
+        rc, doc, _ = gl.status(lab, "node2")
+        assert rc == 0 and doc["primary"] == {"nodes": ["node1", "node2"], "members": "2 of 3"}
+        assert doc["decision"]["action"] == "join" and doc["nodes"][2]["pacemaker"] in ("offline", "unclean")
         before = len(w.acked())
         w.wait_for(before + 30, timeout=60)
         marks = gl.log_marks(lab, NODES)
@@ -144,6 +175,10 @@ def test_all_killed_power_loss(galera3):
         assert lost(lab, acked, node) == []
         assert_nothing_lost(lab, acked)
         assert len(gl.bootstrapped_since(lab, marks)) == 1
+        rc, doc = full_status(lab, "node3")
+        assert rc == 0 and doc["primary"] == {"nodes": NODES, "members": "3 of 3"}
+        # every node reported and nobody waits any more
+        assert all(r["waiting"] is None and r["role"] == "Promoted" for r in doc["nodes"]), doc["nodes"]
         # the history goes on (the others joined by incremental transfer, not a full copy of a new one)
         assert {gl.wsrep(lab, n)["wsrep_cluster_state_uuid"] for n in NODES} == {history}
     finally:
@@ -253,6 +288,19 @@ def test_two_killed_survivor_waits(galera3):
             acked = w.stop()
             reason = wait_reasons(lab, ["node1"], saying="waiting for node2, node3")["node1"]
             assert "waiting for node2, node3" in reason and "not recorded as fenced" in reason, reason
+            rc, doc, _ = gl.status(lab, "node1")
+            assert rc == 1 and doc["decision"]["action"] == "wait"
+            assert doc["decision"]["reason"][:500] == reason  # the agent's own decision, in its words
+            view = doc["nodes"][0]["last_view"]
+            assert view["members"] == 3
+            # both were in node1's last Primary view: fencing them would not end the wait, their return would
+            assert not any("stonith_admin" in (w["command"] or "") for w in doc["ends_wait"])
+            assert {w["how"].split()[0] for w in doc["ends_wait"]} == {"node2", "node3"}
+            [override] = doc["overrides"]
+            assert override["node"] == "node1" and override["allowed"]
+            assert (f"2 of the 3 members of the last Primary view ({view['seq']}) are not reporting (missing: "
+                    f"node2, node3): commits acknowledged after view {view['seq']} may exist only there"
+                    ) in override["risks"], override["risks"]
             gl.never_primary(lab, ["node1"], gl.HOLD_S)
             assert gl.roles(lab, node="node1").get("node1") == "Unpromoted"  # recovered, started, not promoted
             marks = gl.log_marks(lab, NODES)
@@ -386,15 +434,37 @@ def test_all_killed_one_never_returns_waits_then_override(galera3):
         # node3 came back from that fencing and joined: it noted so, and the fencing excuses it no more
         assert gl.recorded_fencing(lab, "node3") <= gl.fencing_at_last_join(lab, "node3")
         assert "not recorded as fenced" in reason, reason
-        # the operator checked node3 and forces node2 (the automated --force-safe-to-bootstrap)
+        # the operator asks hamail-galera status (on node2, whose server is not running): the same decision, and
+        # what an override of each node would risk
+        rc, doc, _ = gl.status(lab, "node2")
+        assert rc == 1 and doc["decision"]["action"] == "wait" and doc["decision"]["reason"][:500] == reason
+        rows = {r["node"]: r for r in doc["nodes"]}
+        assert rows["node3"]["pacemaker"] in ("offline", "unclean") and rows["node3"]["seqno"] is None
+        assert rows["node3"]["fenced"]["counts"] is False  # its old fencing is one it came back from
+        seq = rows["node1"]["last_view"]["seq"]
+        offers = {o["node"]: o for o in doc["overrides"]}
+        assert set(offers) == {"node1", "node2"}
+        for o in offers.values():
+            if o["allowed"]:
+                assert (f"node3 was in the last Primary view ({seq}): commits acknowledged after view {seq} may "
+                        "exist only there") in o["risks"], o["risks"]
+            else:  # behind the other node: refused, with the numbers
+                other = "node1" if o["node"] == "node2" else "node2"
+                behind = rows[other]["seqno"] - rows[o["node"]]["seqno"]
+                assert f"{o['node']} is {behind:,} transaction" in o["refused"], o["refused"]
+                assert f"behind {other}'s seqno {rows[other]['seqno']:,}" in o["refused"], o["refused"]
+        # the operator checked node3 and applies the override printed for node2 (or node1 when node2 is behind)
+        forced = offers["node2"] if offers["node2"]["allowed"] else offers["node1"]
+        other = "node1" if forced["node"] == "node2" else "node2"
+        assert forced["allowed"] and forced["command"].startswith("attrd_updater -n galera-force-bootstrap")
         marks = gl.log_marks(lab, ["node1", "node2"])
-        ok(lab, ["attrd_updater", "-n", "galera-force-bootstrap", "-U", "1", "-N", "node2"], "node1")
-        node, _ = gl.writable(lab, ["node2", "node1"])
+        ok(lab, forced["command"].split(), "node1")
+        node, _ = gl.writable(lab, [forced["node"], other])
         # writes are accepted while the promote action is still finishing ("Promoting"): wait for its end
-        lab.wait_for(lambda: gl.roles(lab).get("node2") == "Promoted" or None, 120, "node2 Promoted")
+        lab.wait_for(lambda: gl.roles(lab).get(forced["node"]) == "Promoted" or None, 120, "the forced node Promoted")
         assert lost(lab, acked, node) == []
-        assert gl.bootstrapped_since(lab, marks) == ["node2"]
-        assert gl.attribute(lab, "node2", "galera-force-bootstrap") is None   # used once, then removed
+        assert gl.bootstrapped_since(lab, marks) == [forced["node"]]  # what the status said the override does
+        assert gl.attribute(lab, forced["node"], "galera-force-bootstrap") is None   # used once, then removed
     finally:
         w.stop()
         heal(lab)
@@ -425,8 +495,7 @@ def test_force_bootstrap_node_parameter(galera3):
         assert not lab.is_running("node3")
         for node in ("node1", "node2"):
             assert lost(lab, acked, node) == []
-        # removing the override restarts the instances (a changed parameter): with all three back, the cluster
-        # recovers from their positions as after any full stop
+        # with all three back the cluster runs as after any recovery; the override is removed (a reload)
         lab.start_node("node3")
         all_promoted(lab)
         ok(lab, ["crm_resource", "-r", "galera", "--delete-parameter", "force_bootstrap_node"])
@@ -436,6 +505,58 @@ def test_force_bootstrap_node_parameter(galera3):
         heal(lab)
     for other in NODES:
         assert lost(lab, acked, other) == []
+
+
+def server_pids(lab):
+    """{node: mariadbd's pid} on every node."""
+    return {n: lab.run(n, ["cat", f"{gl.RUN}/mysqld.pid"]).stdout.strip() for n in NODES}
+
+
+def test_a_force_bootstrap_node_left_in_place_never_wins_over_newer_data(galera3):
+    """force_bootstrap_node=node2 is set and forgotten: setting and removing it restart nothing (reload-agent),
+    and at the next outage, where node2 fell behind, the node holding the newest data bootstraps, not node2."""
+    lab = galera3
+    w = None
+    try:
+        pids = server_pids(lab)
+        ok(lab, ["crm_resource", "-r", "galera", "--set-parameter", "force_bootstrap_node",
+                 "--parameter-value", "node2"], "node1")
+        time.sleep(2 * gl.MONITOR_PROMOTED_S)  # a restart would show within a monitor interval
+        all_promoted(lab)
+        assert server_pids(lab) == pids  # reloaded, not restarted
+        w = writer(lab, "node1")
+        # node2 comes back alone first: its agent decides, not quorum (set before node2 goes: it keeps its CIB)
+        with gl.quorum_policy(lab, "ignore"):
+            lab.kill_node("node2")
+            lab.wait_for(lambda: gl.primary(lab, "node1") and gl.wsrep(lab, "node1").get("wsrep_cluster_size") == "2"
+                         or None, 60, "node1+node3 to go on without node2")
+            w.wait_for(len(w.acked()) + 30, timeout=60)  # node1 and node3 now hold commits node2 never saw
+            marks = gl.log_marks(lab, NODES)
+            for node in ("node1", "node3"):
+                lab.kill_node(node)
+            acked = w.stop()
+            lab.start_node("node2", wait=False)
+            wait_reasons(lab, ["node2"], via="node2", saying="waiting for node1, node3")
+            gl.never_primary(lab, ["node2"], gl.HOLD_S)  # the forgotten override would bootstrap node2 here
+            rc, doc, _ = gl.status(lab, "node2")
+            assert rc == 1 and doc["force_bootstrap_node"] == {"node": "node2", "spent": True}
+            assert "force_bootstrap_node=node2 is ignored" in doc["decision"]["reason"], doc["decision"]
+            for node in ("node1", "node3"):
+                lab.start_node(node, wait=False)
+            all_promoted(lab)
+        [chosen] = gl.bootstrapped_since(lab, marks)
+        assert chosen in ("node1", "node3"), chosen  # the newest data, whatever the forgotten override said
+        for node in NODES:
+            assert lost(lab, acked, node) == []
+        pids = server_pids(lab)
+        ok(lab, ["crm_resource", "-r", "galera", "--delete-parameter", "force_bootstrap_node"], "node1")
+        time.sleep(2 * gl.MONITOR_PROMOTED_S)
+        all_promoted(lab)
+        assert server_pids(lab) == pids
+    finally:
+        if w is not None:
+            w.stop()
+        heal(lab)
 
 
 @pytest.mark.slow

@@ -98,6 +98,13 @@ def test_one_database_node_fenced_then_the_survivors_lose_power_recovers_without
         lab.wait_for(lambda: gl.attribute(lab, "node1", f"{RSC}-cluster-members") == "1 of 2" or None, 60,
                      "node1 to show 1 of 2 database nodes")
         lab.wait_for(lambda: gl.recorded_fencing(lab, "node2", RSC), 60, "node1 to record node2's fencing")
+        # hamail-galera status on node3, where no galera instance runs (the arbitrator's node)
+        rc, doc, err = gl.status(lab, "node3")
+        assert (rc, err) == (0, ""), err
+        assert doc["resource"] == RSC and doc["primary"] == {"nodes": ["node1"], "members": "1 of 2"}
+        rows = {r["node"]: r for r in doc["nodes"]}
+        assert set(rows) == set(DB) and rows["node1"]["role"] == "Promoted"
+        assert rows["node2"]["pacemaker"] in ("offline", "unclean") and rows["node2"]["fenced"]["last"]
         w.wait_for(len(w.acked()) + 30, timeout=60)
         marks = gl.log_marks(lab, ["node1"])
         for node in ("node1", "node3"):
