@@ -23,6 +23,7 @@ LAYERS = {
     "hamail.fence": FOUNDATION + ("hamail.system",),
     "hamail.adapters": FOUNDATION + ("hamail.system",),
     "hamail.promotable": FOUNDATION + ("hamail.system", "hamail.pacemaker", "hamail.ocf"),
+    "hamail.service": FOUNDATION + ("hamail.system", "hamail.pacemaker", "hamail.ocf", "hamail.adapters"),
 }
 FOREIGN = ("hamail_lab", "hamail_vbmc", "lab", "tests", "testlib")
 # Modules that start processes, and the only places allowed to.
@@ -30,7 +31,8 @@ PROCESS_MODULES = ("subprocess", "pty", "multiprocessing")
 PROCESS_CALLS = ("fork", "forkpty", "system", "popen", "spawnv", "spawnve", "execv", "execve", "execvp", "posix_spawn")
 PROCESS_OWNERS = ("hamail.system.runner", "hamail.system.bounded")
 # Third-party client libraries and their one adapter module each.
-ADAPTERS = {"pymysql": "hamail.adapters.mysql", "pyghmi": "hamail.agents.fence_ipmi.pyghmi_session"}
+ADAPTERS = {"pymysql": "hamail.adapters.mysql", "ldap": "hamail.adapters.ldap",
+            "pyghmi": "hamail.agents.fence_ipmi.pyghmi_session"}
 # ctypes: only setns(2) for IPaddr2's network namespaces (os.setns arrives with Python 3.12).
 CTYPES_USERS = ("hamail.agents.ipaddr2.agent",)
 

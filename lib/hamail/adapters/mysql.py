@@ -10,7 +10,6 @@ check credentials are wrong: a configuration error), QueryFailed (connected, the
 from __future__ import annotations
 
 import os
-import stat
 
 from hamail.secret import Secret
 
@@ -57,17 +56,11 @@ class Credentials:
 
 def load_credentials(path: str) -> Credentials:
     """Read user/password from an option file ([client] user=, password=) that only its owner can read."""
+    from hamail.system.files import PrivateFileError, read_private
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError as exc:
-        raise MySQLError(f"cannot open credentials file {path}: {exc.strerror}") from None
-    with os.fdopen(fd, encoding="utf-8") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise MySQLError(f"credentials file {path} is not a regular file")
-        if info.st_mode & 0o077:
-            raise MySQLError(f"credentials file {path} has mode {info.st_mode & 0o777:04o}: it must be 0600 or stricter")
-        text = handle.read()
+        text = read_private(path)
+    except PrivateFileError as exc:
+        raise MySQLError(str(exc)) from None
     user, password, section = None, None, ""
     for line in text.splitlines():
         line = line.strip()

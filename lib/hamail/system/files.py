@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["atomic_write", "rsctmp", "StateFile"]
+__all__ = ["atomic_write", "rsctmp", "StateFile", "PrivateFileError", "read_private"]
 
 
 def atomic_write(path: str, text: str, *, mode: int = 0o600, keep_owner: bool = False, sync: bool = False) -> None:
@@ -68,3 +68,23 @@ class StateFile:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+
+
+class PrivateFileError(Exception):
+    """A file that holds a secret is missing, unreadable, not a regular file or readable by others."""
+
+
+def read_private(path: str, what: str = "credentials file") -> str:
+    """The text of a file holding secrets: a regular file (no symlink) that only its owner can read."""
+    import stat
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise PrivateFileError(f"cannot open {what} {path}: {exc.strerror}") from None
+    with os.fdopen(fd, encoding="utf-8", errors="replace") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise PrivateFileError(f"{what} {path} is not a regular file")
+        if info.st_mode & 0o077:
+            raise PrivateFileError(f"{what} {path} has mode {info.st_mode & 0o777:04o}: it must be 0600 or stricter")
+        return handle.read(1 << 16)

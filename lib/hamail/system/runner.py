@@ -106,10 +106,12 @@ class CommandRunner:
         return env
 
     def run(self, argv, *, deadline=None, timeout: float | None = None, stdin=None, env=None,
-            cwd: str | None = None) -> CommandResult:
+            cwd: str | None = None, daemonizes: bool = False) -> CommandResult:
         """Run argv to completion within min(timeout, deadline); never through a shell.
 
-        stdin may be str, bytes or a Secret (how passwords reach tools: never in argv).
+        stdin may be str, bytes or a Secret (how passwords reach tools: never in argv). daemonizes: the command
+        leaves a daemon behind that may keep its stdout and stderr open (apache2 -k start, postfix start), so
+        its output goes to a file and only the command itself is waited for, not the end of its output.
         """
         import subprocess  # 15-20 ms to import: only paid by actions that run a tool
         argv = _checked_argv(argv, deadline, timeout)
@@ -118,6 +120,8 @@ class CommandRunner:
         limit = timeout
         if deadline is not None:
             limit = deadline.remaining() if limit is None else min(limit, deadline.remaining())
+        if daemonizes:
+            return _run_daemonizing(argv, full_env, cwd, limit)
         data = stdin.reveal() if isinstance(stdin, Secret) else stdin
         if isinstance(data, str):
             data = data.encode()
@@ -158,6 +162,28 @@ class CommandRunner:
 
     def _observe(self, invocation: Invocation) -> None:
         """Hook for recording runners; the plain runner records nothing."""
+
+
+def _run_daemonizing(argv: tuple, env: dict, cwd, limit: float | None) -> CommandResult:
+    """Run a command that leaves a daemon behind: output through an unlinked file, wait for the command only."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = _popen(argv, env, cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        try:
+            rc = proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc.pid)
+            try:
+                proc.wait(timeout=KILL_GRACE)
+            except subprocess.TimeoutExpired:
+                proc.returncode = -9
+            raise CommandTimeout(f"{os.path.basename(argv[0])} did not finish within {limit:.1f} s") from None
+        texts = []
+        for handle in (out, err):
+            handle.seek(0)
+            texts.append(handle.read(1 << 16).decode(errors="replace"))
+    return CommandResult(argv, rc, texts[0], texts[1])
 
 
 def _checked_argv(argv, deadline=None, timeout=None, bounded: bool = True) -> tuple:
@@ -272,7 +298,8 @@ class FakeRunner(CommandRunner):
         self._script.append(CommandResult(tuple(argv), rc, stdout, stderr))
         return self
 
-    def run(self, argv, *, deadline=None, timeout=None, stdin=None, env=None, cwd=None) -> CommandResult:
+    def run(self, argv, *, deadline=None, timeout=None, stdin=None, env=None, cwd=None,
+            daemonizes=False) -> CommandResult:
         """Answer the next scripted call, failing the test on anything else."""
         argv = _checked_argv(argv, deadline, timeout)
         self.invocations.append(Invocation(argv, self.environment(env), isinstance(stdin, Secret)))
