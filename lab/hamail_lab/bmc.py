@@ -20,8 +20,9 @@ PYTHON = "/usr/bin/python3"
 BMC_HOST = 250  # the management namespace's address: <subnet>.250
 FIRST_PORT = 6231
 # Seconds between a BMC's power on and the node's boot, like a real machine's POST: a node that rejoined before
-# the cluster recorded its fencing would be told it was fenced and stop for good.
-POST = "5"
+# the cluster recorded its fencing would be told it was fenced and stop for good (5 s was once too short on a
+# loaded machine: the DC recorded a fencing 8 s after the BMC powered the node on).
+POST = "8"
 
 
 class BmcNetwork:
