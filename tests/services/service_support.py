@@ -102,6 +102,16 @@ def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
         time.sleep(0.05)
 
 
+def traversable(path) -> None:
+    """Let a daemon's own user walk down to path (pytest makes its base directory 0700): search permission only."""
+    import pathlib
+    path = pathlib.Path(path)
+    for folder in [path, *path.parents]:
+        if str(folder) in ("/", "/tmp"):
+            break
+        os.chmod(folder, os.stat(folder).st_mode | 0o711)
+
+
 def ocf_tester(name: str, params: dict, timeout: float = 300) -> subprocess.CompletedProcess:
     """ocf-tester (resource-agents) on agents/<name> with these parameters."""
     argv = ["ocf-tester", "-n", f"ocft-{name}"]

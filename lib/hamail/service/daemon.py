@@ -84,6 +84,11 @@ class Service:
     def end_to_end(self, ctx: Context, deadline) -> None:
         """Depth 20: a round trip through the service where one makes sense (default: none beyond depth 10)."""
 
+    def check_failure(self, ctx: Context, result) -> str:
+        """Why the checker refused the configuration, in one line (default: its first error line; a checker that
+        writes its errors elsewhere than stderr, like `postfix check` without a terminal, finds them there)."""
+        return result.first_error_line()
+
     def after_stop(self, ctx: Context) -> None:
         """Tidy what a stopped daemon leaves behind (a stale socket or pid file)."""
         path = self.pid_file(ctx)
@@ -129,9 +134,11 @@ def check_configuration(service: Service, ctx: Context) -> None:
     argv = service.check_argv(ctx)
     if not argv:
         return
-    result = ctx.run(argv, timeout=max(1.0, min(30.0, ctx.deadline.remaining())))
+    # The checker reads the configuration as the daemon will: with the daemon's environment (apache's envvars).
+    result = ctx.run(argv, timeout=max(1.0, min(30.0, ctx.deadline.remaining())), env=service.start_env(ctx))
     if not result.ok:
-        raise ConfigError(f"{os.path.basename(str(argv[0]))} rejects the configuration: {result.first_error_line()}")
+        raise ConfigError(f"{os.path.basename(str(argv[0]))} rejects the configuration: "
+                          f"{service.check_failure(ctx, result)}")
 
 
 def probe_depth(service: Service, ctx: Context, deadline, depth: int) -> None:
@@ -165,7 +172,9 @@ def wait_until_answering(service: Service, ctx: Context, launched=None) -> int:
         try:
             probe_depth(service, ctx, ctx.deadline.sub(5.0), 10)
         except ProbeFailed as exc:
-            last[0] = str(exc)
+            # The last poll often finds no time left; keep the failure before it, which says why.
+            if exc.step != "probe" or last[0] in ("no pid yet", "no running process found"):
+                last[0] = str(exc)
             return None
         return pid
     try:
