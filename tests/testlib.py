@@ -17,7 +17,14 @@ UPSTREAM = {
     "Dummy": "/usr/lib/ocf/resource.d/heartbeat/Dummy",
     "galera": "/usr/lib/ocf/resource.d/heartbeat/galera",
     "garbd": "/usr/lib/ocf/resource.d/heartbeat/garbd",
+    "mysql": "/usr/lib/ocf/resource.d/heartbeat/mysql",
+    "slapd": "/usr/lib/ocf/resource.d/heartbeat/slapd",
     "Stateful": "/usr/lib/ocf/resource.d/pacemaker/Stateful",
+    "apache": "/usr/lib/ocf/resource.d/heartbeat/apache",
+    "nginx": "/usr/lib/ocf/resource.d/heartbeat/nginx",
+    "postfix": "/usr/lib/ocf/resource.d/heartbeat/postfix",
+    "dovecot": "/usr/lib/ocf/resource.d/heartbeat/dovecot",
+    "drbd": "/usr/lib/ocf/resource.d/linbit/drbd",
 }
 
 

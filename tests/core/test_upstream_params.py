@@ -63,8 +63,30 @@ def _valid_base(name: str, tmp) -> tuple[dict, tuple[str, ...]]:
     if name == "galera":
         (tmp / "datadir").mkdir()
         return {"wsrep_cluster_address": f"gcomm://{NODE}", "datadir": str(tmp / "datadir")}, ()
+    if name == "mysql":
+        (tmp / "datadir").mkdir()
+        (tmp / "my.cnf").write_text("[mysqld]\nskip-networking\n")
+        return {"config": str(tmp / "my.cnf"), "datadir": str(tmp / "datadir")}, ()
     if name == "garbd":
         return {"wsrep_cluster_address": "gcomm://node1:4567,node2:4567", "wsrep_cluster_name": "mail"}, ()
+    if name == "apache":
+        # a configuration of its own that apache2 -t (run by validate-all) accepts, not the host's
+        (tmp / "httpd.conf").write_text(f"ServerRoot {tmp}\nServerName localhost\nListen 127.0.0.1:8\n"
+                                        f"PidFile {tmp}/httpd.pid\nErrorLog {tmp}/error.log\n"
+                                        "LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so\n")
+        return {"configfile": str(tmp / "httpd.conf")}, ()
+    if name == "nginx":
+        (tmp / "nginx.conf").write_text(f"pid {tmp}/nginx.pid;\nerror_log {tmp}/error.log;\nevents {{}}\n")
+        return {"configfile": str(tmp / "nginx.conf")}, ()
+    if name == "slapd":
+        # a slapd.conf that slaptest (run by validate-all) accepts, its pid file and database under tmp
+        (tmp / "db").mkdir()
+        (tmp / "slapd.conf").write_text(f"include /etc/ldap/schema/core.schema\npidfile {tmp}/slapd.pid\n"
+                                        "modulepath /usr/lib/ldap\nmoduleload back_mdb\ndatabase mdb\n"
+                                        f'suffix "dc=example,dc=test"\ndirectory {tmp}/db\n')
+        return {"config": str(tmp / "slapd.conf")}, ()
+    if name == "drbd":
+        return {"drbd_resource": "r0"}, ()  # drbd-utils' /etc/drbd.conf; this kernel has no DRBD module
     return {}, ()
 
 

@@ -80,6 +80,40 @@ def _garbd(lab, **extra):
     return {k: v for k, v in base.items() if v is not None}
 
 
+def _slapd(lab, **extra):
+    base = {"config": str(lab.server.config), "services": f"ldap://127.0.0.1:{lab.server.port}/"}
+    base.update(extra)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def _pf(lab, **extra):
+    base = {"config_dir": str(lab.server.conf)}
+    base.update(extra)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def _dc(lab, **extra):
+    # heartbeat's dovecot ignores config_file (it tests an unset config_dir): `-c` in parameters and the pid file
+    # make it manage the same instance as ours
+    base = {"config_file": str(lab.server.config), "parameters": f"-c {lab.server.config}",
+            "pid_file": str(lab.server.pid_file)}
+    base.update(extra)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def _my(lab, **extra):
+    base = {"binary": "/usr/sbin/mariadbd", "config": str(lab.cnf), "datadir": str(lab.datadir),
+            "pid": str(lab.run / "mysqld.pid"), "socket": str(lab.run / "mysqld.sock"),
+            "log": str(lab.run / "error.log")}
+    base.update(extra)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def _web(lab, **extra):
+    base = {"configfile": str(lab.site.config)}
+    base.update(extra)
+    return {k: v for k, v in base.items() if v is not None}
+
 # What Pacemaker 2.1 passes a promotable clone's instances (seen in an environment dump on the lab): both
 # spellings of promoted-max, never `promotable` itself; a plain clone's instances get clone_max only.
 PROMOTABLE_PAIR = {"clone_max": "2", "promoted_max": "1", "master_max": "1", "notify": "true"}
@@ -93,6 +127,10 @@ SYNTAX_AT_PROBE = ("a malformed value is wrong on every node: ours says so at th
                    "only for start and validate-all); not a condition of this node")
 CLONE = ("a clone of a non-cluster filesystem corrupts it: ours refuses it at validate-all (so pcs "
          "--agent-validation catches it) and at the probe; upstream only at start")
+OTHER_HTTPD = ("a configured httpd missing on this node: ours bans this node (OCF_ERR_INSTALLED) and its probe says not "
+               "running; upstream silently runs whichever web server binary it finds instead")
+NGINX_URL = ("upstream's validate-all refuses the status URL it derives itself (http://127.0.0.1:PORT, no path: it "
+             "wants http://*/*) with 2, which is no validation code; ours derives the stub_status location's URL")
 UPSTREAM_REQUIRED = ("upstream's own metadata declares {} required (pcs refuses the resource without it){}: ours "
                      "enforces it at every action, so pcs --agent-validation catches it")
 
@@ -290,6 +328,139 @@ TABLE = [
         ours=(7, 5, 5, 0), local=True,
         why="a group missing on this node: ours' probe says not running (upstream's 5 from a probe stops the "
             "resource on every node)"),
+    # ---------------------------------------------------------------- mysql
+    Row("mysql", "good", lambda lab: _my(lab), (7, 0, 0, 0)),
+    Row("mysql", "binary absent on this node", lambda lab: _my(lab, binary=str(lab.base / "no-mariadbd")),
+        (7, 5, 5, 0), local=True),
+    Row("mysql", "config absent on this node", lambda lab: _my(lab, config=str(lab.base / "no.cnf")),
+        (7, 5, 5, 0), local=True),
+    Row("mysql", "datadir absent on this node", lambda lab: _my(lab, datadir=str(lab.base / "nodata")),
+        (7, 5, 5, 0), local=True),
+    Row("mysql", "user absent on this node", lambda lab: _my(lab, user="hmsbsnosuchuser"), (7, 5, 5, 0),
+        local=True),
+    Row("mysql", "unknown option in the config", lambda lab: _my(lab, config=str(lab.bad_cnf)), (7, 0, 1, 0),
+        ours=(7, 6, 6, 0),
+        why="ours runs the server's own option parser at validate-all and start and refuses the file with its "
+            "first [ERROR] line (6: the same file fails on every node); upstream finds out when the server dies "
+            "starting (1, and Pacemaker tries the next node with the same file)"),
+    Row("mysql", "enable_creation=maybe", lambda lab: _my(lab, enable_creation="maybe"), (7, 0, 0, 0),
+        warns=["enable_creation"]),
+    Row("mysql", "test_table with SQL after the name", lambda lab: _my(lab, test_table="mysql.user; DROP TABLE t"),
+        (7, 0, 0, 0), ours=(6, 6, 6, 0),
+        why="upstream pastes test_table into its SQL (it runs at depth 10 only); ours refuses anything but "
+            "database.table at every action"),
+    Row("mysql", "promotable clone", lambda lab: _my(lab), (7, 0, None, 0), ours=(6, 6, 6, 0),
+        meta=PROMOTABLE_PAIR,
+        why="ours runs one server, as the Kopano guide does, and manages no replication: a promotable clone is "
+            "refused at every action, naming the fix (upstream's replication start needs a cluster to run here)"),
+    Row("mysql", "credentials_file readable by others", lambda lab: _my(lab, credentials_file=str(lab.open_creds)),
+        (7, 0, 0, 0), ours=(7, 6, 6, 0),
+        why="a password file others can read is refused at validate-all and start (upstream has no such "
+            "parameter and ignores it)"),
+    # ---------------------------------------------------------------- slapd
+    Row("slapd", "good", lambda lab: _slapd(lab), (7, 0, 0, 0)),
+    Row("slapd", "good, bound as the root DN", lambda lab: _slapd(lab, bind_dn=lab.admin, password=lab.password),
+        (7, 0, 0, 0)),
+    Row("slapd", "slapd absent on this node", lambda lab: _slapd(lab, slapd=str(lab.base / "no-slapd")),
+        (5, 5, 5, 5), ours=(7, 5, 5, 0), local=True,
+        why="software missing on this node: ours' probe says not running (upstream's 5 from a probe stops the "
+            "resource on every node) and its stop succeeds (nothing of it can run here)"),
+    Row("slapd", "config absent on this node", lambda lab: _slapd(lab, config=str(lab.base / "nowhere.d")),
+        (7, 5, 5, 5), ours=(7, 5, 5, 0), local=True, why=STOP_RULE),
+    Row("slapd", "user absent on this node", lambda lab: _slapd(lab, user="hmsbsnosuchuser"), (5, 5, 5, 5),
+        ours=(7, 5, 5, 0), local=True,
+        why="a user missing on this node: ours' probe says not running (upstream's 5 from a probe stops the "
+            "resource on every node), and its stop succeeds"),
+    Row("slapd", "configuration slaptest rejects", lambda lab: _slapd(lab, config=str(lab.bad_conf)),
+        (7, 0, 1, 0), ours=(7, 6, 6, 0),
+        why="ours runs slaptest at validate-all and start and refuses the configuration with its first line (6: "
+            "the same file fails on every node); upstream finds out when slapd exits at start"),
+    Row("slapd", "wrong bind password", lambda lab: _slapd(lab, bind_dn=lab.admin, password="hmsbs-wrong"),
+        (7, 0, None, 0), ours=(7, 0, 6, 0),
+        why="upstream's start loops on its monitor's 6 (invalid credentials) until Pacemaker's timeout kills it "
+            "(so it is not run here); ours' start fails at once with 6 naming the bind"),
+    Row("slapd", "maxfiles=lots", lambda lab: _slapd(lab, maxfiles="lots"), (7, 0, 0, 0), warns=["maxfiles"]),
+    Row("slapd", "password_file readable by others", lambda lab: _slapd(lab, password_file=str(lab.open_pw)),
+        (7, 0, 0, 0), ours=(7, 5, 5, 0), local=True,
+        why="a password file others can read is refused at validate-all and start (upstream has no such "
+            "parameter and ignores it)"),
+    # ---------------------------------------------------------------- apache
+    Row("apache", "good", lambda lab: _web(lab), (7, 0, 0, 0)),
+    Row("apache", "httpd absent on this node", lambda lab: _web(lab, httpd=str(lab.base / "no-httpd")),
+        (7, 0, 0, 0), ours=(7, 5, 5, 0), local=True, why=OTHER_HTTPD),
+    Row("apache", "httpd=/usr/sbin/httpd (upstream's default)", lambda lab: _web(lab, httpd="/usr/sbin/httpd"),
+        (7, 0, 0, 0), warns=["httpd"]),
+    Row("apache", "configfile absent on this node", lambda lab: _web(lab, configfile=str(lab.base / "no.conf")),
+        (7, 5, 5, 0), local=True),
+    Row("apache", "configuration httpd -t rejects", lambda lab: _web(lab, configfile=str(lab.broken)),
+        (7, 0, None, 0), ours=(7, 6, 6, 0),
+        why="ours runs apache2 -t at validate-all and start and refuses the file with its first error line (6: "
+            "the same file fails on every node); upstream's validate-all does not check it and its start ignores "
+            "httpd's exit status and polls until Pacemaker's timeout (so it is not run here)"),
+    Row("apache", "testconffile absent on this node", lambda lab: _web(lab, testconffile=str(lab.base / "no.t")),
+        (7, 5, 5, 0), local=True),
+    Row("apache", "use_ipv6=maybe", lambda lab: _web(lab, use_ipv6="maybe"), (7, 0, 0, 0), warns=["use_ipv6"]),
+    Row("apache", "port=abc", lambda lab: _web(lab, port="abc"), (7, 0, 0, 0), warns=["port"]),
+    # ---------------------------------------------------------------- nginx
+    Row("nginx", "good", lambda lab: _web(lab), (7, 2, 0, 0), ours=(7, 0, 0, 0), why=NGINX_URL),
+    Row("nginx", "httpd absent on this node", lambda lab: _web(lab, httpd=str(lab.base / "no-httpd")),
+        (7, 2, 0, 0), ours=(7, 5, 5, 0), local=True, why=OTHER_HTTPD),
+    Row("nginx", "httpd=/usr/sbin/httpd (upstream's default)", lambda lab: _web(lab, httpd="/usr/sbin/httpd"),
+        (7, 2, 0, 0), ours=(7, 0, 0, 0), warns=["httpd"], why=NGINX_URL),
+    Row("nginx", "configfile absent on this node", lambda lab: _web(lab, configfile=str(lab.base / "no.conf")),
+        (7, 6, 6, 0), ours=(7, 5, 5, 0), local=True,
+        why="the file is missing on this node only (shared storage not mounted here): OCF_ERR_INSTALLED bans this "
+            "node and the server starts elsewhere; upstream's 6 keeps it stopped on every node"),
+    Row("nginx", "configuration nginx -t rejects", lambda lab: _web(lab, configfile=str(lab.broken)),
+        (7, 2, 5, 0), ours=(7, 6, 6, 0),
+        why="the same file fails on every node: ours answers 6 with nginx -t's first error line at validate-all "
+            "and start; upstream's start answers 5 (banning only this node) and its validate-all the 2 above"),
+    Row("nginx", "status10url relative", lambda lab: _web(lab, status10url="/nginx_status"), (7, 2, 0, 0),
+        ours=(7, 0, 0, 0),
+        why="ours takes a URL not starting with http relative to the first listen address, as both agents do "
+            "for test20url; upstream's validate-all refuses it with 2, which is no validation code"),
+    Row("nginx", "port=abc", lambda lab: _web(lab, port="abc"), (7, 2, 0, 0), ours=(7, 0, 0, 0), warns=["port"],
+        why=NGINX_URL),
+    # ---------------------------------------------------------------- postfix
+    Row("postfix", "good", lambda lab: _pf(lab), (7, 0, 0, 0)),
+    Row("postfix", "parameters -v", lambda lab: _pf(lab, parameters="-v"), (7, 0, 0, 0)),
+    Row("postfix", "postfix absent on this node", lambda lab: _pf(lab, binary=str(lab.base / "no-postfix")),
+        (5, 5, 5, 5), ours=(7, 5, 5, 0), local=True,
+        why="software missing on this node: ours' probe says not running and its stop succeeds (upstream's 5 from "
+            "a probe stops the resource on every node, from a stop it fences the node)"),
+    Row("postfix", "config_dir absent on this node", lambda lab: _pf(lab, config_dir=str(lab.base / "nowhere")),
+        (5, 5, 5, 0), ours=(7, 5, 5, 0), local=True,
+        why="a directory missing on this node: ours' probe says not running (upstream's 5 from a probe stops the "
+            "resource on every node)"),
+    Row("postfix", "configuration postfix check rejects", lambda lab: _pf(lab, config_dir=str(lab.broken)),
+        (7, 5, 5, 0), ours=(7, 6, 6, 0),
+        why="a main.cf Postfix cannot parse is wrong on every node alike: ours says so with 6 and postconf's "
+            "line; upstream answers 5 ('queue directory '' does not exist'), which bans this node and tries the "
+            "same file on the next"),
+    Row("postfix", "credentials_file readable by others",
+        lambda lab: _pf(lab, credentials_file=str(lab.open_creds), probe_address="probe@example.test",
+                        probe_imap="127.0.0.1:143"),
+        (7, 0, 0, 0), ours=(7, 5, 5, 0), local=True,
+        why="a password file others can read is refused at validate-all and start (upstream has no such "
+            "parameter and ignores it); the probe does not read it"),
+    # ---------------------------------------------------------------- dovecot
+    Row("dovecot", "good (config also in parameters, for upstream)", lambda lab: _dc(lab), (7, 0, 0, 0)),
+    Row("dovecot", "config_file only", lambda lab: _dc(lab, parameters=None), (7, 0, None, 0), ours=(7, 0, 0, 0),
+        why="upstream ignores config_file: its start would run the node's default /etc/dovecot instance (so it "
+            "is not run here); ours starts, checks and stops the instance config_file describes"),
+    Row("dovecot", "dovecot absent on this node", lambda lab: _dc(lab, binary=str(lab.base / "no-dovecot")),
+        (5, 5, 5, 5), ours=(7, 5, 5, 0), local=True,
+        why="software missing on this node: ours' probe says not running and its stop succeeds (upstream's 5 from "
+            "a probe stops the resource on every node, from a stop it fences the node)"),
+    Row("dovecot", "config_file absent on this node",
+        lambda lab: _dc(lab, config_file=str(lab.base / "nowhere.conf"), parameters=None), (7, 5, 5, 0),
+        local=True),
+    Row("dovecot", "configuration doveconf rejects",
+        lambda lab: _dc(lab, config_file=str(lab.broken), parameters=f"-c {lab.broken}"), (7, 0, 1, 0),
+        ours=(7, 6, 6, 0),
+        why="a configuration Dovecot refuses is refused on every node alike: ours runs doveconf at validate-all "
+            "and start and says so with 6 and its first line; upstream's validate-all accepts it and its start "
+            "fails with 1, retried on every node"),
 ]
 
 
@@ -299,11 +470,16 @@ TABLE = [
 # batches run in a private mount and PID namespace, so whatever either agent's stop signals or leaves mounted
 # (upstream's fuser -m sees every process using the filesystem a directory is on) cannot touch the host.
 BATCH = r"""
-import json, subprocess, sys
+import json, subprocess, sys, tempfile
 results = []
 for job in json.load(sys.stdin):
-    done = subprocess.run(job["argv"], env=job["env"], cwd=job["cwd"], capture_output=True, text=True, timeout=120)
-    results.append([done.returncode, done.stderr])
+    # stderr to a file, not a pipe: a daemon an agent leaves holding it (heartbeat mysql's `su ... &`) would
+    # keep a pipe open, and the run waiting, until that daemon exits
+    with tempfile.TemporaryFile() as err:
+        done = subprocess.run(job["argv"], env=job["env"], cwd=job["cwd"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=err, timeout=120)
+        err.seek(0)
+        results.append([done.returncode, err.read().decode(errors="replace")])
 with open("/proc/self/mountinfo") as handle:
     mounts = [line.split()[4] for line in handle]
 json.dump({"results": results, "mounts": mounts}, sys.stdout)
@@ -397,6 +573,158 @@ class DbLab(NodeDirLab):
         return sorted(str(p) for p in self.base.glob("*.pid"))
 
 
+class MyLab(DirLab):
+    """A MariaDB datadir made by mariadb-install-db, its option file (skip-networking), one with an unknown
+    option, and a credentials file others can read; mariadbd runs as mysql, so the path is searchable."""
+
+    def __init__(self, base):
+        super().__init__(base)
+        for folder in [self.base, *self.base.parents]:
+            if str(folder) in ("/", "/tmp"):
+                break
+            folder.chmod(folder.stat().st_mode | 0o711)
+        self.cnf = self.base / "my.cnf"
+        self.cnf.write_text("[mysqld]\nskip-networking\ninnodb_buffer_pool_size = 16M\nskip-log-bin\n")
+        self.bad_cnf = self.base / "bad.cnf"
+        self.bad_cnf.write_text("[mysqld]\nskip-networking\nhmsbs_no_such_option = 1\n")
+        self.datadir, self.run = self.base / "data", self.base / "run"
+        for folder in (self.datadir, self.run):  # upstream wants the pid and socket directory writable by mysql
+            folder.mkdir()
+            sh("chown", "mysql:mysql", str(folder))
+        sh("mariadb-install-db", f"--defaults-file={self.cnf}", f"--datadir={self.datadir}", "--user=mysql",
+           "--skip-test-db")
+        self.open_creds = self.base / "open.cnf"
+        self.open_creds.write_text("[client]\nuser = check\npassword = not-so-secret\n")
+        self.open_creds.chmod(0o644)
+
+    def residue(self, mounts, rsctmp):
+        """A server or pid file a stop left behind."""
+        return sorted(str(p) for p in self.run.glob("*.pid")) + self._servers()
+
+    def _servers(self):
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(self.base).encode() in cmdline and b"mariadbd" in cmdline.split(b"\0")[0]:
+                found.append(f"mariadbd pid {pid}")
+        return found
+
+    def teardown(self):
+        for line in self._servers():
+            sh("kill", "-9", line.split()[-1], check=False)
+
+
+class LdapLab(DirLab):
+    """A private slapd configuration (cn=config, an mdb database, a loopback port) that both agents start and stop,
+    one that slaptest rejects, and a password file others can read."""
+
+    def __init__(self, base):
+        super().__init__(base)
+        sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "services"))
+        from slapd_support import ADMIN, PASSWORD, SlapdLab
+        self.server, self.admin, self.password = SlapdLab(self.base / "slapd"), ADMIN, PASSWORD
+        self.bad_conf = self.base / "bad.conf"
+        self.bad_conf.write_text(f"pidfile {self.base}/bad.pid\nhmsbsnosuchdirective on\n")
+        self.open_pw = self.base / "open.pw"
+        self.open_pw.write_text(PASSWORD)
+        self.open_pw.chmod(0o644)
+
+    def residue(self, mounts, rsctmp):
+        """A slapd or pid file a stop left behind."""
+        return [f"slapd pid {pid}" for pid in self.server.processes()] + sorted(
+            str(p) for p in self.server.pid.parent.glob("*.pid"))
+
+    def teardown(self):
+        self.server.kill()
+
+
+class WebLab(DirLab):
+    """A private web server configuration (tests/services/web_support) that both agents start and stop, and one its
+    checker rejects."""
+
+    site_class = "ApacheSite"
+
+    def __init__(self, base):
+        super().__init__(base)
+        sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "services"))
+        import web_support
+        self.site = getattr(web_support, self.site_class)(self.base / "site")
+        self.broken = self.site.write_config("broken.conf", "bogus_directive on;\n" if self.site.comm == "nginx"
+                                             else "BogusDirective on\n")
+
+    def residue(self, mounts, rsctmp):
+        """A server process or pid file a stop left behind."""
+        return [f"{self.site.comm} pid {pid}" for pid in self.site.alive_pids()] + sorted(
+            str(p) for p in self.site.base.glob("*.pid"))
+
+    def teardown(self):
+        self.site.kill_all()
+
+
+class NginxLab(WebLab):
+    """WebLab with nginx."""
+
+    site_class = "NginxSite"
+
+class MailLab(DirLab):
+    """A private Postfix or Dovecot (tests/services/mail_support) that both agents start and stop, one whose
+    configuration the daemon's checker rejects, and a credentials file others can read."""
+
+    def __init__(self, base):
+        super().__init__(base)
+        sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "services"))
+        import mail_support
+        self.support = mail_support
+        self.open_creds = self.base / "open.cred"
+        self.open_creds.write_text("user = probe@example.test\npassword = not-so-secret\n")
+        self.open_creds.chmod(0o644)
+
+    def residue(self, mounts, rsctmp):
+        """A daemon process a stop left behind (Postfix keeps its pid file when it stops: a file alone is none)."""
+        return [f"pid {pid}" for pid in self._processes()]
+
+    def teardown(self):
+        self.server.kill()
+
+
+class PostfixLab(MailLab):
+    """MailLab with Postfix. heartbeat's postfix requires a config_dir to be listed in alternate_config_directories
+    of the node's default main.cf: the batch runs in a private mount namespace where /etc/postfix/main.cf is a copy
+    that lists it (as a node running heartbeat's agent with config_dir has), the host's file is untouched."""
+
+    def __init__(self, base):
+        super().__init__(base)
+        self.server = self.support.PostfixLab(self.base / "pf", 24)
+        self.broken = self.base / "broken"
+        self.broken.mkdir()
+        (self.broken / "master.cf").write_text((self.server.conf / "master.cf").read_text())
+        (self.broken / "main.cf").write_text((self.server.conf / "main.cf").read_text() + "hmsbs bogus line\n")
+        self.default_main = self.base / "default-main.cf"
+        self.default_main.write_text(pathlib.Path("/etc/postfix/main.cf").read_text() +
+                                     f"\nalternate_config_directories = {self.server.conf} {self.broken}\n")
+        self.prefix = ("unshare", "--mount", "--propagation", "private", "sh", "-ec",
+                       f'mount --bind {self.default_main} /etc/postfix/main.cf; exec "$@"', "sh")
+
+    def _processes(self):
+        return self.server.processes()
+
+
+class DovecotLab(MailLab):
+    """MailLab with Dovecot."""
+
+    def __init__(self, base):
+        super().__init__(base)
+        self.server = self.support.DovecotLab(self.base / "dc")
+        self.broken = self.base / "broken.conf"
+        self.broken.write_text(self.server.config.read_text() + "hmsbs_no_such_setting = 1\n")
+
+    def _processes(self):
+        return self.support.pids_of("dovecot", under=str(self.server.config))
+
+
 class ArbLab(DirLab):
     """A directory for garbd's pid file and log."""
 
@@ -406,10 +734,12 @@ class ArbLab(DirLab):
 
 
 LABS = {"Filesystem": FsLab, "IPaddr2": NetLab, "Dummy": DirLab, "Stateful": NodeDirLab, "galera": DbLab,
-        "garbd": ArbLab}
+        "garbd": ArbLab, "mysql": MyLab, "slapd": LdapLab, "apache": WebLab, "nginx": NginxLab,
+        "postfix": PostfixLab, "dovecot": DovecotLab}
 # Where each upstream twin lives: heartbeat's agents, and pacemaker's Stateful.
 TWINS = {"Filesystem": "heartbeat", "IPaddr2": "heartbeat", "Dummy": "heartbeat", "galera": "heartbeat",
-         "garbd": "heartbeat", "Stateful": "pacemaker"}
+         "garbd": "heartbeat", "Stateful": "pacemaker", "mysql": "heartbeat", "slapd": "heartbeat",
+         "apache": "heartbeat", "nginx": "heartbeat", "postfix": "heartbeat", "dovecot": "heartbeat"}
 
 
 @pytest.fixture(scope="module")
