@@ -55,7 +55,8 @@ mkdir -p /rw/upper /rw/work
 mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work /newroot
 for d in proc sys dev; do mount --move /$d /newroot/$d; done
 mount -t tmpfs tmpfs /newroot/run
-mount -t tmpfs tmpfs /newroot/tmp
+# /tmp stays the host's, seen through the overlay (writes land in its tmpfs layer): a checkout under /tmp
+# (CI clones there) must be visible at the same path in the guest.
 mkdir -p /newroot/dev/shm /newroot/run/lock /newroot/hamail-share
 mount -t tmpfs tmpfs /newroot/dev/shm
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 share /newroot/hamail-share
