@@ -63,9 +63,9 @@ def release():
     return re.search(r"^VERSION_CODENAME=(\S+)$", text, re.M).group(1)
 
 
-def depends_of(package_file):
-    """Package names a .deb depends on (first alternative, no versions)."""
-    field = checked(["dpkg-deb", "-f", str(package_file), "Depends"]).stdout
+def depends_of(package_file, field_name="Depends"):
+    """Package names a .deb depends on (or recommends: field_name), first alternative, no versions."""
+    field = checked(["dpkg-deb", "-f", str(package_file), field_name]).stdout
     return [d.strip().split("|")[0].split()[0].split(":")[0] for d in field.split(",") if d.strip()]
 
 
@@ -106,6 +106,8 @@ def debian_root(deb, vbmc_deb):
     try:
         dependencies = sorted({d for p in (deb, vbmc_deb) for d in depends_of(p)} - {PRODUCT, VBMC})
         assert {"python3-lxml", "python3-pyghmi", "python3-daemon"} <= set(dependencies), dependencies
+        # apt installs Recommends too, as for an admin: fetched here, since the install runs without network
+        dependencies += sorted({d for p in (deb, vbmc_deb) for d in depends_of(p, "Recommends")} - set(dependencies))
         download = ('APT_CONFIG="$MMDEBSTRAP_APT_CONFIG" apt-get install -y -q --download-only '
                     + " ".join(dependencies))
         built = run(["mmdebstrap", "--variant=apt", "--include=" + ",".join(ROOT_PACKAGES),
