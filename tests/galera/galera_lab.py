@@ -331,6 +331,11 @@ def quorum_policy(cluster, value: str):
     old = proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
     proc = cluster.run(node, ["crm_attribute", "-t", "crm_config", "-n", "no-quorum-policy", "-v", value])
     assert proc.returncode == 0, proc.stderr
+    # A node killed next boots with the CIB on its disk, which pacemaker-based writes a moment after the change:
+    # wait until every running node has it there (a CI run once killed node2 first and it came back with "stop").
+    running = [n for n in cluster.nodes if cluster.is_running(n)]
+    cluster.wait_for(lambda: all(_policy_on_disk(cluster, n) == value for n in running) or None, 30,
+                     f"no-quorum-policy={value} written to every running node's CIB on disk")
     try:
         yield
     finally:
@@ -338,6 +343,17 @@ def quorum_policy(cluster, value: str):
         proc = cluster.run(cluster.first_running(), ["crm_attribute", "-t", "crm_config", "-n", "no-quorum-policy",
                                                      *tail])
         assert proc.returncode == 0, proc.stderr
+
+
+def _policy_on_disk(cluster, node: str) -> str | None:
+    """no-quorum-policy in the CIB file a node would boot with (None: unset or unreadable)."""
+    from lxml import etree
+    try:
+        root = etree.parse(str(cluster.node_dir(node) / "var-lib-pacemaker" / "cib" / "cib.xml")).getroot()
+    except (OSError, etree.XMLSyntaxError):
+        return None
+    found = root.xpath("//crm_config//nvpair[@name='no-quorum-policy']/@value")
+    return str(found[0]) if found else None
 
 
 def all_promoted(cluster, nodes, resource: str = "galera", timeout: float = 240, members: int | None = None) -> None:
