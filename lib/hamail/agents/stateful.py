@@ -72,7 +72,7 @@ def _dump_environment(ctx: Context) -> None:
 
 
 def _resource(ctx: Context) -> PromotableResource:
-    scores = PromotionScore(ctx.runner, ctx.env.instance, ctx.env.node_name,
+    scores = PromotionScore(ctx.runner, ctx.env.instance, ctx.env.attribute_target,
                             ctx.env.raw.get("OCF_RESKEY_crm_feature_set", ""), ctx.deadline)
     return PromotableResource(StatefulResource(), scores)
 

@@ -10,7 +10,7 @@ from hamail.ocf.exitcodes import OCFExit
 from hamail.ocf.log import Log
 from hamail.ocf import trace as tracing
 from hamail.ocf.metadata import build_metadata, published_params
-from hamail.pacemaker import PacemakerError
+from hamail.pacemaker import PacemakerError, attribute_target
 from hamail.params import ParamTable
 from hamail.system.clock import Deadline, DeadlineExceeded, SystemClock
 from hamail.system.log import Scrubber
@@ -96,6 +96,11 @@ class OCFEnv:
     def node_name(self) -> str:
         """This node's name as Pacemaker knows it (falls back to the host name)."""
         return self.meta("on_node") or os.uname().nodename
+
+    @property
+    def attribute_target(self) -> str:
+        """The node this instance's node attributes and promotion score belong to (a bundle's host, or node_name)."""
+        return attribute_target(self.raw, self.node_name)
 
 
 class Context:

@@ -23,6 +23,7 @@ class NodeStatus:
     shutdown: bool
     is_dc: bool
     expected_up: bool
+    container: Optional[str] = None  # a guest node's (bundle replica's) container resource: id_as_resource
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +111,16 @@ class ClusterStatus:
         """A node's attribute as crm_mon shows it (transient and permanent), None when absent."""
         return self.attributes.get(node, {}).get(name)
 
+    def host_of(self, node: str) -> str:
+        """The cluster node a guest node's container runs on (a bundle replica's host); any other node itself."""
+        info = self.nodes.get(node)
+        if info is None or not info.container:
+            return node
+        for rsc in self.resources:
+            if rsc.id == info.container and rsc.active and rsc.nodes:
+                return rsc.nodes[0]
+        return node
+
     def instances(self, resource: str) -> list[ResourceStatus]:
         """The instances of a (clone) resource, matching by clone id or primitive id."""
         base = resource.split(":", 1)[0]
@@ -132,7 +143,8 @@ def parse_crm_mon(xml: bytes) -> ClusterStatus:
             name=node.get("name", ""), id=node.get("id", ""), online=_bool(node.get("online")),
             standby=_bool(node.get("standby")), unclean=_bool(node.get("unclean")),
             shutdown=_bool(node.get("shutdown")), is_dc=_bool(node.get("is_dc")),
-            expected_up=_bool(node.get("expected_up")))
+            expected_up=_bool(node.get("expected_up")),
+            container=node.get("id_as_resource") or node.get("container_id") or None)
         nodes[status.name] = status
     resources = []
     for rsc in root.iter("resource"):

@@ -238,7 +238,7 @@ class GaleraResource:
             return Observation(Role.PROMOTED, healthy=False, keep_score=True,
                                reason=f"still not synced after {elapsed:.0f} s (sync_allowance): {desc}")
         return Observation(Role.PROMOTED, healthy=False, keep_score=True,
-                           reason=f"local node {ctx.env.node_name} is running but not in a usable Primary "
+                           reason=f"local node {ctx.env.attribute_target} is running but not in a usable Primary "
                                   f"component: {desc}")
 
     def read_check(self, ctx: Context) -> None:
@@ -256,7 +256,7 @@ class GaleraResource:
         import time
         state = cluster.load_state(ctx) or {}
         decision = cluster.decision(ctx)
-        me = ctx.env.node_name
+        me = ctx.env.attribute_target
         if decision.action == "join":
             state["joining_since"] = time.time()
             cluster.save_state(ctx, state)
@@ -394,7 +394,7 @@ def _promote(ctx: Context) -> int:
     # force-bootstrap too: an override left behind would force this node again at the next outage,
     # whatever the others hold by then; failures of this outage's bootstraps are history once Primary
     for name in cluster.PUBLISHED + ("bootstrap-wait", "force-bootstrap", cluster.FAILURES):
-        cluster.attributes(ctx).delete(ctx.env.node_name, cluster.attr(ctx, name))
+        cluster.attributes(ctx).delete(ctx.env.attribute_target, cluster.attr(ctx, name))
     if was_bootstrap:
         _promote_everyone(ctx, joiners)
     return OCFExit.SUCCESS

@@ -45,7 +45,7 @@ def names(ctx: Context) -> tuple[list[str], dict[str, str], str]:
     """Pacemaker nodes of the Galera cluster (address order), pacemaker->galera names, this node's name;
     NotInstalled when this node is not one of them."""
     nodes, full = galera_nodes(ctx.config)
-    me = ctx.env.node_name
+    me = ctx.env.attribute_target
     if me not in full:
         # Local to this node (an arbitrator, a mail node beside the database nodes): a probe says "not running"
         # and start is refused here only; a 6 would stop the clone on every node.
@@ -110,12 +110,12 @@ def show_members(ctx: Context, size: int | None, count: int) -> None:
     record = StateFile(os.path.dirname(path), os.path.basename(path))
     try:
         if size >= count:
-            attributes(ctx).delete(ctx.env.node_name, attr(ctx, "cluster-members"))
+            attributes(ctx).delete(ctx.env.attribute_target, attr(ctx, "cluster-members"))
             os.unlink(path)
             return
         value = f"{size} of {count}"
         if record.read() != value:
-            attributes(ctx).set(ctx.env.node_name, attr(ctx, "cluster-members"), value)
+            attributes(ctx).set(ctx.env.attribute_target, attr(ctx, "cluster-members"), value)
             record.write(value)
             ctx.log.warning("the Primary component has %s members of wsrep_cluster_address", value)
     except Exception as exc:  # information for operators must never fail a healthy monitor
@@ -131,7 +131,7 @@ def attributes(ctx: Context):
 
 def scores(ctx: Context, node: str | None = None):
     from hamail.pacemaker.scores import PromotionScore
-    return PromotionScore(ctx.runner, ctx.env.instance, node or ctx.env.node_name,
+    return PromotionScore(ctx.runner, ctx.env.instance, node or ctx.env.attribute_target,
                           ctx.env.raw.get("OCF_RESKEY_crm_feature_set", ""), ctx.deadline)
 
 
@@ -143,7 +143,7 @@ FAILURES = "bootstrap-failures"
 
 def publish(ctx: Context, position) -> None:
     """Publish this node's position as transient node attributes (what every node decides from)."""
-    attrs, me = attributes(ctx), ctx.env.node_name
+    attrs, me = attributes(ctx), ctx.env.attribute_target
     values = {"last-committed": str(position.seqno), "uuid": position.uuid,
               "safe-to-bootstrap": "1" if position.safe_to_bootstrap else "0",
               "no-grastate": "1" if position.no_grastate else "0", "last-view": position.view,
@@ -180,7 +180,7 @@ def republish(ctx: Context) -> bool:
 
 
 def withdraw(ctx: Context) -> None:
-    attrs, me = attributes(ctx), ctx.env.node_name
+    attrs, me = attributes(ctx), ctx.env.attribute_target
     # force-bootstrap too: an override left behind would force this node again at a later outage. Not
     # bootstrap-failures: Pacemaker stops and starts an instance whose promote failed, and the count must last.
     for name in ("last-committed",) + PUBLISHED[1:] + ("bootstrap-wait", "force-bootstrap", "bootstrap-override",
@@ -264,8 +264,11 @@ def gather(runner, deadline, base: str, config, me: str | None = None, status=No
     from hamail.pacemaker.crmmon import read_cluster_status
     nodes, _ = galera_nodes(config)
     status = status if status is not None else read_cluster_status(runner, deadline)
-    primary = tuple(sorted({n for r in status.instances(base) if r.role in ("Promoted", "Master") and r.active
-                            for n in r.nodes if n != me}))
+    # In a bundle an instance runs on a guest node (galera-bundle-0); with container-attribute-target=host the
+    # Galera nodes named in the parameters are the hosts, so such an instance counts for its container's host.
+    running = {n if n in nodes else status.host_of(n) for r in status.instances(base)
+               if r.role in ("Promoted", "Master") and r.active for n in r.nodes}
+    primary = tuple(sorted(running - {me}))
     reports = {node: report_of(status, base, node) for node in nodes}
     records = fencing_records_of(runner, base, deadline)
     online = set(status.online_nodes())
@@ -380,7 +383,7 @@ def note_joined(ctx: Context) -> None:
     """Before this node enters a Primary component: note in the CIB the newest fencing of it known now, so that
     only a later fencing ever excuses it from a recovery (FencingRecords.fenced_since_joined)."""
     from hamail.pacemaker.crmmon import read_cluster_status
-    me = ctx.env.node_name
+    me = ctx.env.attribute_target
     try:
         fencing_records(ctx).note_joined(me, read_cluster_status(ctx.runner, ctx.deadline))
     except Exception as exc:
@@ -393,7 +396,7 @@ def count_failed_bootstrap(ctx: Context, why: str) -> int:
     """Count a failed bootstrap of this node where every node sees it (<resource>-bootstrap-failures); the
     decision stops choosing a node whose bootstrap failed recovery.BOOTSTRAP_ATTEMPTS times."""
     from hamail.agents.galera.recovery import BOOTSTRAP_ATTEMPTS
-    me, name = ctx.env.node_name, attr(ctx, FAILURES)
+    me, name = ctx.env.attribute_target, attr(ctx, FAILURES)
     try:
         count = (number(attributes(ctx).get(me, name)) or 0) + 1
         attributes(ctx).set(me, name, str(count))
@@ -444,7 +447,7 @@ def when(epoch: float | None) -> str:
 def apply_decision(ctx: Context, state: dict) -> str:
     """Set or withdraw this node's promotion score from the decision; return the wait reason ('' if none)."""
     chosen = decision(ctx)
-    me = ctx.env.node_name
+    me = ctx.env.attribute_target
     want = PROMOTED_SCORE if chosen.action == "join" or chosen.node == me else None
     wait = chosen.reason if chosen.action == "wait" else ""
     if want != state.get("score"):

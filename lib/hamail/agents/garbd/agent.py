@@ -204,7 +204,7 @@ def _record_id(ctx: Context, offset: int) -> None:
         ctx.log.warning("garbd logged no member id: a recovery of the database nodes may wait for it")
         return
     try:
-        ids = record(ctx.runner, ctx.env.node_name, member_id, ctx.deadline)
+        ids = record(ctx.runner, ctx.env.attribute_target, member_id, ctx.deadline)
         ctx.log.info("recorded arbitrator id %s (known here: %s)", member_id, " ".join(ids))
     except Exception as exc:  # garbd runs and votes; only a later recovery could need this
         ctx.log.warning("cannot record garbd's member id %s: %s", member_id, exc)
