@@ -44,10 +44,10 @@ hamail_maintainer() {
 }
 
 # What the packages are made of, relative to the checkout: the hamail package's library (data files
-# beside the modules too), agents, fence agents and admin commands (sbin/), and the hamail-vbmc
+# beside the modules too), agents, fence agents, admin commands (sbin/), DRBD handlers, and the hamail-vbmc
 # package's two lab files (the rest of lab/ is not packaged); the man page generator, run at build
 # time; the licence, which the rpm ships (%license).
-STAGED_PATHS=(lib/hamail agents fence sbin lab/hamail-vbmc lab/hamail_vbmc.py packaging/tools LICENSE)
+STAGED_PATHS=(lib/hamail agents fence sbin drbd-handlers lab/hamail-vbmc lab/hamail_vbmc.py packaging/tools LICENSE)
 
 # stage_tree DEST: copy STAGED_PATHS into DEST.
 # In a git checkout the file list is what git tracks plus untracked files it does not ignore: new
@@ -56,7 +56,7 @@ STAGED_PATHS=(lib/hamail agents fence sbin lab/hamail-vbmc lab/hamail_vbmc.py pa
 stage_tree() {
     local dest="$1"
     rm -rf "$dest"
-    mkdir -p "$dest/lib" "$dest/agents" "$dest/fence" "$dest/sbin" "$dest/lab"
+    mkdir -p "$dest/lib" "$dest/agents" "$dest/fence" "$dest/sbin" "$dest/drbd-handlers" "$dest/lab"
     (
         cd "$ROOT"
         if git rev-parse --git-dir >/dev/null 2>&1; then

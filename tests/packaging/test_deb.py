@@ -150,6 +150,7 @@ def shipped_vs_checkout():
     pairs = [(f"{OCF_DIR}/{n}", ROOT / "agents" / n) for n in checkout_files("agents")]
     pairs += [(f"/usr/sbin/{n}", ROOT / "fence" / n) for n in checkout_files("fence")]
     pairs += [(f"/usr/sbin/{n}", ROOT / "sbin" / n) for n in checkout_files("sbin")]
+    pairs += [(f"/usr/lib/drbd/{n}", ROOT / "drbd-handlers" / n) for n in checkout_files("drbd-handlers")]
     return pairs + [(f"{SITE_DIR}/{name}", ROOT / "lib" / "hamail" / name) for name in library_files()]
 
 

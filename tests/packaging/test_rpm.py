@@ -128,6 +128,7 @@ def test_rpm_agents_look_in_rhel_sitelib_and_sitearch(rpm, vbmc_rpm):
     payload = rpm_payload(rpm)
     rewritten = {f"{OCF_DIR}/{n}": ROOT / "agents" / n for n in checkout_files("agents")}
     rewritten |= {f"/usr/sbin/{n}": ROOT / "fence" / n for n in checkout_files("fence")}
+    rewritten |= {f"/usr/lib/drbd/{n}": ROOT / "drbd-handlers" / n for n in checkout_files("drbd-handlers")}
     for path, source in rewritten.items():
         text = source.read_bytes()
         assert text.count(DEBIAN_LINE) == 1, f"{source}: the line the rpm build rewrites is not there"

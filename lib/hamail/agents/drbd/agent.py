@@ -363,6 +363,11 @@ def promote(ctx: Context) -> int:
         if result.rc == 17:  # DRBD: no UpToDate disk reachable, or the fence-peer handler did not succeed
             raise OCFError(OCFExit.ERR_GENERIC, f"Refusing to be promoted to Primary without access to UpToDate "
                                                 f"data: {result.first_error_line()}")
+        if result.rc == 11 and "not outdated" in result.stdout + result.stderr:
+            # DRBD 8.4's answer when fencing is on and the fence-peer handler could not outdate the peer: it
+            # stays so until an operator or the peer acts, and every retry would run the handler again.
+            raise OCFError(OCFExit.ERR_GENERIC, f"Refusing to be promoted to Primary while the peer is not outdated "
+                                                f"(fencing): {result.first_error_line()}")
         if not result.ok:
             ctx.log.info("drbdadm primary %s: %s; retrying", cfg.drbd_resource, result.first_error_line())
             ctx.deadline.sleep(min(1.0, max(0.0, ctx.deadline.remaining() - 1.0)))
