@@ -215,3 +215,7 @@ def test_listeners_follow_protocols_ports_and_addresses():
     }
     assert listeners(settings) == [["imap", "127.0.0.1", 143, ""], ["imaps", "192.0.2.7", 993, ""],
                                    ["lmtp", "", 0, "/run/dc/lmtp"]]
+    # ssl = no: Dovecot opens no ssl=yes listener (the default imaps one stays in the configuration), so none is
+    # waited for at start or probed (the mail lab's dovecot.conf keeps the defaults with SSL off).
+    assert listeners({**settings, "ssl": "no"}) == [["imap", "127.0.0.1", 143, ""], ["lmtp", "", 0, "/run/dc/lmtp"]]
+    assert listeners({**settings, "ssl": "yes"}) == listeners(settings)

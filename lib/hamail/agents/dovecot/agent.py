@@ -91,7 +91,9 @@ def layout(ctx: Context) -> dict:
             raise ConfigError(f"doveconf rejects the configuration: {result.first_error_line()}")
         settings = parse_settings(result.stdout)
         return [["base_dir", settings.get("base_dir", "")]] + [["listener", *item] for item in listeners(settings)]
-    paths = _config_files(ctx.config.config_file or DEFAULT_CONFIG)
+    # The parser's own file is part of the key: an upgraded agent must not reuse what older code concluded.
+    paths = _config_files(ctx.config.config_file or DEFAULT_CONFIG) + [
+        os.path.join(os.path.dirname(__file__), "listeners.py")]
     rows = remembered(ctx.env.raw, f"hamail-dovecot-{ctx.env.instance}", paths, ask, ctx.log)
     found = {"base_dir": "", "listeners": []}
     for row in rows:

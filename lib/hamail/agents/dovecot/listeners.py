@@ -2,7 +2,8 @@
 """Where a Dovecot instance answers, from `doveconf -S` (key=value lines of the full configuration), pure parsing.
 
 Only the protocols in `protocols` run their services: imap (imap-login), pop3 (pop3-login), lmtp (lmtp). An inet
-listener with port 0 is disabled; one without an address listens on `listen`; an haproxy listener expects a
+listener with port 0 is disabled, and so is every ssl=yes listener while `ssl = no` (Dovecot does not open
+them: a configuration that keeps the default imaps/pop3s listeners with SSL off is valid); one without an address listens on `listen`; an haproxy listener expects a
 PROXY header first and is not probed; unix listener paths are relative to base_dir.
 """
 
@@ -40,6 +41,7 @@ def listeners(settings: dict) -> list:
     protocols = settings.get("protocols", "").split()
     base_dir = settings.get("base_dir", "/run/dovecot")
     listen = settings.get("listen", "*")
+    ssl_off = settings.get("ssl") == "no"
     found = []
     for protocol in protocols:
         if protocol not in SERVICES:
@@ -50,6 +52,8 @@ def listeners(settings: dict) -> list:
             item = f"{prefix}/{name}/"
             port = settings.get(item + "port", "0")
             if not port.isdigit() or int(port) == 0 or settings.get(item + "haproxy") == "yes":
+                continue
+            if ssl_off and settings.get(item + "ssl") == "yes":
                 continue
             spoken = secure if settings.get(item + "ssl") == "yes" else plain
             if spoken == "lmtps":

@@ -100,7 +100,9 @@ def layout(ctx: Context) -> dict:
         return [["queue_directory", queue.strip()]] + [["smtp", name, host, port, int(wrapped)]
                                                       for name, host, port, wrapped in services]
     directory = _config_dir(ctx)
-    paths = [os.path.join(directory, "main.cf"), os.path.join(directory, "master.cf")]
+    # The parser's own file is part of the key: an upgraded agent must not reuse what older code concluded.
+    paths = [os.path.join(directory, "main.cf"), os.path.join(directory, "master.cf"),
+             os.path.join(os.path.dirname(__file__), "services.py")]
     rows = remembered(ctx.env.raw, f"hamail-postfix-{ctx.env.instance}", paths, ask, ctx.log)
     found = {"queue_directory": "", "smtp": []}
     for row in rows:
