@@ -6,7 +6,7 @@ PYTHON := /usr/bin/python3
 LAB_DIR ?= /var/tmp/hamail-lab
 PYTEST_ARGS ?=
 
-.PHONY: all deps lab lab-down lab-status test test-fast bench deb rpm clean
+.PHONY: all deps lab lab-down lab-status lab-send lab-read drill soak test test-fast bench deb rpm clean
 
 all: test
 
@@ -19,6 +19,22 @@ lab: deps
 
 lab-down:
 	$(PYTHON) scripts/lab --workdir $(LAB_DIR) down
+
+# A mail user of the running lab: send to the mail VIP over SMTP, read the mailbox over IMAP.
+lab-send:
+	$(PYTHON) scripts/lab --workdir $(LAB_DIR) send
+lab-read:
+	$(PYTHON) scripts/lab --workdir $(LAB_DIR) read
+
+# One drill on the running lab (NAME=kill-service|standby|power-off|network-cut|power-loss); its row goes to bench/RESULTS.md.
+drill:
+	$(PYTHON) scripts/lab --workdir $(LAB_DIR) --name $(NAME) drill
+
+# A seeded random sequence of N drills on the running lab (resumable: it goes on where it stopped), with an HTML report.
+N ?= 100
+SEED ?= 1
+soak:
+	$(PYTHON) scripts/lab --workdir $(LAB_DIR) --count $(N) --seed $(SEED) soak
 
 lab-status:
 	$(PYTHON) lab/hamail_lab --workdir $(LAB_DIR) status

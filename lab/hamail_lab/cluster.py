@@ -37,6 +37,10 @@ T = TypeVar("T")
 NODE_PYTHON = "/usr/bin/python3"
 NODE_INIT = Path(__file__).resolve().with_name("node_init.py")
 NODE_DATA_MOUNT = "/var/lib/hamail-lab-node"
+# With shared=True every node sees <workdir>/shared here: the lab's stand-in for shared storage (a SAN LUN or
+# NFS export mounted at the same path on every node). /srv gets a tmpfs inside each node first, so the mount
+# point never appears on the host.
+SHARED_MOUNT = "/srv/hamail-lab"
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 STATE_FILE = "lab.json"
 POST_CHILD = "HAMAIL_LAB_POST_CHILD"  # marks the detached process that boots a node after its POST delay
@@ -109,7 +113,8 @@ class Cluster:
                  recheck_interval: str = "30s", dc_deadtime: str = "5s",
                  properties: Mapping[str, str] | None = None,
                  private_dirs: Sequence[str] = DEFAULT_PRIVATE_DIRS,
-                 host_address: bool = False, checkout: Path | None = None):
+                 host_address: bool = False, shared: bool = False, client: bool = False,
+                 checkout: Path | None = None):
         """Describe a cluster; nothing is created until start() (``checkout``: whose agents the nodes run)."""
         if nodes not in (1, 2, 3, 4, 5):
             raise ValueError("nodes must be between 1 and 5 (1 and 3 are what the tests use)")
@@ -129,6 +134,8 @@ class Cluster:
         self.properties = dict(properties or {})
         self.private_dirs = tuple(private_dirs)
         self.host_address = host_address
+        self.shared = shared
+        self.client = client
         self.checkout = Path(checkout or agents.CHECKOUT).resolve()
         self._inits: dict[str, tuple[int, int | None]] = {}
         self._procs: dict[str, subprocess.Popen] = {}
@@ -153,6 +160,12 @@ class Cluster:
         """Name of the host bridge joining the nodes."""
         return f"{self.prefix}-br"
 
+    @property
+    def client_netns(self) -> str:
+        """The client namespace on the bridge (<subnet>.200), when client=True: the lab's users and drills
+        talk to the cluster from there, so the host's own addresses and routes are never touched."""
+        return f"{self.prefix}-client"
+
     def veth(self, node: str) -> str:
         """Host-side name of the node's veth (the node side is eth0)."""
         return f"{self.prefix}-v{self._index(node)}"
@@ -164,6 +177,11 @@ class Cluster:
     def data_dir(self, node: str) -> Path:
         """Host path of the directory seen inside the node as /var/lib/hamail-lab-node."""
         return self.node_dir(node) / "data"
+
+    @property
+    def shared_dir(self) -> Path:
+        """Host path of the directory every node sees as /srv/hamail-lab (when shared=True)."""
+        return self.workdir / "shared"
 
     def _index(self, node: str) -> int:
         """1-based index of a node name, LabError if unknown."""
@@ -179,7 +197,9 @@ class Cluster:
             "stonith_enabled": self.stonith_enabled, "no_quorum_policy": self.no_quorum_policy,
             "recheck_interval": self.recheck_interval, "dc_deadtime": self.dc_deadtime,
             "properties": self.properties, "private_dirs": list(self.private_dirs),
-            "host_address": self.host_address, "checkout": str(self.checkout), "running": running,
+            "host_address": self.host_address, "shared": self.shared, "client": self.client,
+            "checkout": str(self.checkout),
+            "running": running,
             "inits": {node: list(value) for node, value in self._merged_inits().items()},
         }
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -218,7 +238,9 @@ class Cluster:
                       stonith_enabled=state["stonith_enabled"], no_quorum_policy=state["no_quorum_policy"],
                       recheck_interval=state["recheck_interval"], dc_deadtime=state["dc_deadtime"],
                       properties=state["properties"], private_dirs=state["private_dirs"],
-                      host_address=state["host_address"], checkout=state.get("checkout"))
+                      host_address=state["host_address"], shared=state.get("shared", False),
+                      client=state.get("client", False),
+                      checkout=state.get("checkout"))
         cluster._inits = {node: (pid, started) for node, (pid, started) in state["inits"].items()}
         return cluster
 
@@ -248,6 +270,8 @@ class Cluster:
             if os.path.isdir(target):
                 binds.append([str(ndir / "private" / target.strip("/").replace("/", "-")), target])
         binds.append([str(self.data_dir(node)), NODE_DATA_MOUNT])
+        if self.shared:
+            binds.append([str(self.shared_dir), SHARED_MOUNT])
         binds.append([str(ndir / "hosts"), "/etc/hosts"])
         return binds
 
@@ -287,6 +311,7 @@ class Cluster:
                "PCMK_panic_action": "off"}
         overlays = agents.overlay_layers(self.checkout, ndir / "agent-layers")
         init_cfg = {"hostname": node, "binds": self._binds(node), "overlays": overlays, "env": env,
+                    "tmpfs": [str(Path(SHARED_MOUNT).parent)] if self.shared else [],
                     "hacluster_uid": uid, "haclient_gid": gid}
         (ndir / "init.json").write_text(json.dumps(init_cfg, indent=2) + "\n")
 
@@ -340,6 +365,14 @@ class Cluster:
         if self.host_address:
             hostsys.sh(["ip", "addr", "add", f"{self.subnet}.1/24", "dev", self.bridge])
         hostsys.sh(["ip", "link", "set", self.bridge, "up"])
+        if self.client:
+            ns, veth = self.client_netns, f"{self.prefix}-vc"
+            hostsys.netns_add(ns)
+            hostsys.sh(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
+            hostsys.sh(["ip", "link", "set", veth, "master", self.bridge, "up"])
+            for argv in (["addr", "add", f"{self.subnet}.200/24", "dev", "eth0"], ["link", "set", "eth0", "up"],
+                         ["link", "set", "lo", "up"]):
+                hostsys.sh(["ip", "-n", ns, *argv])
         for node in self.nodes:
             ns = self.netns(node)
             hostsys.netns_add(ns)
@@ -348,6 +381,29 @@ class Cluster:
             hostsys.sh(["ip", "-n", ns, "link", "set", "lo", "up"])
             hostsys.sh(["ip", "-n", ns, "addr", "add", f"{self.address(node)}/24", "dev", "eth0"])
             hostsys.sh(["ip", "-n", ns, "link", "set", "eth0", "up"])
+
+    def _nic_off(self, node: str) -> None:
+        """A powered-off machine's NIC: down, without addresses (a killed node's namespace would otherwise keep
+        answering ARP and TCP for its address and for any VIP it held)."""
+        ns = self.netns(node)
+        if ns in hostsys.netns_names():
+            hostsys.sh(["ip", "-n", ns, "link", "set", "eth0", "down"], check=False)
+            hostsys.sh(["ip", "-n", ns, "addr", "flush", "dev", "eth0"], check=False)
+
+    def _nic_on(self, node: str) -> None:
+        """The NIC of a booting node: its own address only (what IPaddr2 added before is gone), link up."""
+        ns = self.netns(node)
+        hostsys.sh(["ip", "-n", ns, "addr", "flush", "dev", "eth0"], check=False)
+        hostsys.sh(["ip", "-n", ns, "addr", "add", f"{self.address(node)}/24", "dev", "eth0"])
+        hostsys.sh(["ip", "-n", ns, "link", "set", "eth0", "up"])
+
+    def link_up(self, node: str) -> bool:
+        """False while the node's link is cut (cut_link), True otherwise."""
+        try:
+            flags = int(Path(f"/sys/class/net/{self.veth(node)}/flags").read_text(), 16)
+        except (OSError, ValueError):
+            return False
+        return bool(flags & 0x1)  # IFF_UP
 
     def cut_link(self, node: str) -> None:
         """Isolate a node from the others (its veth goes down; it keeps running)."""
@@ -467,6 +523,7 @@ class Cluster:
         if entry is not None and hostsys.alive(*entry):
             os.kill(entry[0], signal.SIGKILL)
         self._wait_node_gone(node, timeout)
+        self._nic_off(node)
         self._inits.pop(node, None)
         self._save_state(running=True)
 
@@ -487,6 +544,7 @@ class Cluster:
             raise LabError(f"{node} is already running")
         self._wait_node_gone(node, 30)
         self._prepare_node_dir(node, fresh=False, ids=self._check_host())
+        self._nic_on(node)
         self._boot(node)
         if wait:
             self.wait_online(timeout, nodes=[n for n in self.nodes if self.is_running(n)])
@@ -550,7 +608,7 @@ class Cluster:
             if hostsys.alive(*entry):
                 os.kill(entry[0], signal.SIGKILL)
         for ns in hostsys.netns_names():
-            if ns.startswith(f"{self.prefix}-node"):
+            if ns.startswith(f"{self.prefix}-node") or ns == self.client_netns:
                 inode = hostsys.ns_inode(hostsys.NETNS_DIR / ns)
                 if inode is not None:
                     hostsys.kill_netns_processes(inode)
@@ -559,7 +617,8 @@ class Cluster:
             self._wait_node_gone(node, 30)
         self._inits.clear()
         links = [name for name in hostsys.link_names()
-                 if name == self.bridge or (name.startswith(f"{self.prefix}-v") and name[len(self.prefix) + 2:].isdigit())]
+                 if name in (self.bridge, f"{self.prefix}-vc")
+                 or (name.startswith(f"{self.prefix}-v") and name[len(self.prefix) + 2:].isdigit())]
         hostsys.delete_links(links)
         hostsys.netns_release_dir()
 

@@ -201,6 +201,19 @@ def netns_release_dir() -> None:
     NETNS_MOUNT_MARKER.unlink(missing_ok=True)
 
 
+def enter_netns(name: str) -> None:
+    """Move the calling thread (network namespaces are per thread) into the named network namespace."""
+    import ctypes
+    clone_newnet = 0x40000000
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(NETNS_DIR / name, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if libc.setns(fd, clone_newnet) != 0:
+            raise LabError(f"setns into {name}: {os.strerror(ctypes.get_errno())}")
+    finally:
+        os.close(fd)
+
+
 def delete_links(names: Iterable[str]) -> None:
     """Delete host interfaces by name, ignoring those that are already gone."""
     present = set(link_names())

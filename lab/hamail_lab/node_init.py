@@ -48,6 +48,9 @@ def setup_mounts(cfg):
     for sub, mode in (("lock", 0o1777), ("user", 0o755)):
         os.makedirs(f"/run/{sub}", exist_ok=True)
         os.chmod(f"/run/{sub}", mode)
+    # Fresh tmpfs over host directories (e.g. /srv) so mount points made below them stay in this node.
+    for path in cfg.get("tmpfs", ()):
+        run(["mount", "-t", "tmpfs", "-o", "mode=0755,nosuid,nodev,size=1m", "tmpfs", path])
     for src, dst in cfg["binds"]:
         if not os.path.exists(dst):
             os.makedirs(dst, exist_ok=True)

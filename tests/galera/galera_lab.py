@@ -4,16 +4,17 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import pathlib
 import subprocess
 import time
 
+from hamail_lab import galera as lab_galera
 from testlib import terminate
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-BASE = "/var/lib/hamail-lab-node/galera"  # inside each node: the node's private state directory
-RUN = "/run/hamail-galera"
+# The option file and datadir setup live in the lab (the mail stack uses them too); the tests call them as gl.*.
+BASE, RUN = lab_galera.BASE, lab_galera.RUN
+init_node, my_cnf = lab_galera.init_node, lab_galera.my_cnf
 WRITER = pathlib.Path(__file__).resolve().with_name("writer.py")
 MONITOR_PROMOTED_S, MONITOR_UNPROMOTED_S = 3, 4  # the intervals resource_xml gives the two monitors
 # "Nothing bad happens" checks last three Unpromoted monitors: each of them re-runs the bootstrap decision
@@ -28,51 +29,6 @@ def params(nodes: list[str], **extra) -> dict[str, str]:
               "wsrep_cluster_address": "gcomm://" + ",".join(nodes), "sync_allowance": "600s"}
     values.update(extra)
     return values
-
-
-def my_cnf(node: str, address: str) -> str:
-    """A Galera node's option file; deliberately no wsrep_cluster_address (the rsync-SST quirk)."""
-    return f"""[mysqld]
-datadir={BASE}/data
-socket={RUN}/mysqld.sock
-pid-file={RUN}/mysqld.pid
-tmpdir={BASE}/tmp
-bind-address={address}
-port=3306
-skip-name-resolve
-binlog_format=ROW
-default_storage_engine=InnoDB
-innodb_autoinc_lock_mode=2
-innodb_buffer_pool_size=24M
-innodb_log_file_size=8M
-innodb_flush_log_at_trx_commit=1
-performance_schema=OFF
-wsrep_on=ON
-wsrep_provider=/usr/lib/galera/libgalera_smm.so
-wsrep_cluster_name=hamail
-wsrep_node_address={address}
-wsrep_node_name={node}
-wsrep_sst_method=rsync
-wsrep_provider_options="gmcast.listen_addr=tcp://{address}:4567;ist.recv_addr={address}:4568;gcache.size=16M;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT8S;evs.install_timeout=PT7.5S;evs.keepalive_period=PT0.5S;evs.inactive_check_period=PT0.5S"
-"""
-
-
-def init_node(cluster, node: str, fresh: bool = True) -> None:
-    """Write the option file and initialise an empty datadir in the node's private directory."""
-    host = cluster.data_dir(node) / "galera"
-    if fresh and host.exists():
-        subprocess.run(["rm", "-rf", str(host)], check=True)
-    (host / "data").mkdir(parents=True, exist_ok=True)
-    (host / "tmp").mkdir(exist_ok=True)
-    (host / "my.cnf").write_text(my_cnf(node, cluster.address(node)))
-    import pwd
-    user = pwd.getpwnam("mysql")
-    for path in (host, host / "data", host / "tmp"):
-        os.chown(path, user.pw_uid, user.pw_gid)
-    proc = cluster.run(node, ["mariadb-install-db", f"--defaults-file={BASE}/my.cnf", "--user=mysql",
-                              "--wsrep-on=OFF", "--skip-test-db", "--auth-root-authentication-method=socket"],
-                       timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def resource_xml(nodes: list[str], name: str = "galera", provider: str = "hamail", values: dict | None = None,

@@ -19,37 +19,14 @@ import pwd
 import signal
 import subprocess
 
+from hamail_lab.mailstack import POSTFIX_INTERNAL_SERVICES
 from service_support import free_port, ocf, pids_of, reason, wait_for
 
 DOMAIN = "example.test"
 PROBE_USER = f"probe@{DOMAIN}"
 PROBE_PASSWORD = "Lab-Mail-Pw-4417"
 MAIL_UID = 65534  # nobody: dovecot refuses root as a mail user, and the lab needs no user of its own
-POSTFIX_SERVICES = """\
-pickup unix n - n 60 1 pickup
-cleanup unix n - n - 0 cleanup
-qmgr unix n - n 300 1 qmgr
-tlsmgr unix - - n 1000? 1 tlsmgr
-rewrite unix - - n - - trivial-rewrite
-bounce unix - - n - 0 bounce
-defer unix - - n - 0 bounce
-trace unix - - n - 0 bounce
-verify unix - - n - 1 verify
-flush unix n - n 1000? 0 flush
-proxymap unix - - n - - proxymap
-smtp unix - - n - - smtp
-relay unix - - n - - smtp
-showq unix n - n - - showq
-error unix - - n - - error
-retry unix - - n - - error
-discard unix - - n - - discard
-local unix - n n - - local
-virtual unix - n n - - virtual
-lmtp unix - - n - - lmtp
-anvil unix - - n - 1 anvil
-scache unix - - n - 1 scache
-postlog unix-dgram n - n - 1 postlogd
-"""
+POSTFIX_SERVICES = POSTFIX_INTERNAL_SERVICES
 
 
 def sh(*argv: str, stdin: str | None = None) -> str:
