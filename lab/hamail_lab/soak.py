@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Iterator
 
 from .drills import DRILLS, Drill, Report
-from .hostsys import LabError
 
 # Relative frequency: the quick drills most often, the whole-cluster power loss least (it takes longest).
 WEIGHTS = {"kill-service": 4, "standby": 3, "power-off": 3, "network-cut": 2, "power-loss": 1}
@@ -77,8 +76,8 @@ def run(workdir: Path, seed: int, count: int, timeout: float = 600.0) -> Iterato
         began = time.time()
         try:
             report = Drill(workdir, name, timeout=timeout).run()
-        except LabError as exc:
-            report = Report(name, "?", violations=[f"the drill could not run: {exc}"])
+        except Exception as exc:  # noqa: BLE001 - an unattended soak records what broke and goes on
+            report = Report(name, "?", violations=[f"the drill could not run: {type(exc).__name__}: {exc}"])
         record = {"index": index, "seed": seed, "started": began, "ended": time.time(), "passed": report.passed,
                   **dataclasses.asdict(report)}
         if not report.passed:
