@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The Galera mail cluster of galera-mail.crm, with pcs instead of crmsh (same resources, groups and constraints;
 # pcs adds its default start/stop operations). Usage: galera-mail.pcs.sh [CIB-FILE] (pcs -f: edit a file offline).
 # The lab's tests apply it to an empty CIB inside a lab node and compare the result with what crm configured.
