@@ -62,17 +62,27 @@ class BmcNetwork:
         hostsys.sh(["ip", "-n", self.netns, "link", "set", "eth0", "up"])
         hostsys.sh(["ip", "-n", self.netns, "link", "set", "lo", "up"])
         for node in self.cluster.nodes:
-            argv = ["ip", "netns", "exec", self.netns, PYTHON, str(CHECKOUT / "lab" / "hamail-vbmc"),
-                    "--address", self.address, "--port", str(self.port(node)),
-                    "--password-file", str(self.password_file),
-                    "--off-command", self._lab("kill", node),
-                    "--on-command", self._lab("boot", "--no-wait", "--post", POST, node),
-                    "--reset-command", self._lab("cycle", "--no-wait", "--post", POST, node),
-                    "--cycle-command", self._lab("cycle", "--no-wait", "--post", POST, node),
-                    "--status-command", self._lab("alive", node),
-                    "--command-timeout", "60",
-                    "--pid-file", str(self.dir / f"{node}.pid"), "--log-file", str(self.dir / f"{node}.log")]
-            subprocess.run(argv, check=True, timeout=30, stdin=subprocess.DEVNULL)
+            self.start_bmc(node)
+
+    def start_bmc(self, node: str) -> None:
+        """Start (again) the daemonised hamail-vbmc of one node in the management namespace."""
+        argv = ["ip", "netns", "exec", self.netns, PYTHON, str(CHECKOUT / "lab" / "hamail-vbmc"),
+                "--address", self.address, "--port", str(self.port(node)),
+                "--password-file", str(self.password_file),
+                "--off-command", self._lab("kill", node),
+                "--on-command", self._lab("boot", "--no-wait", "--post", POST, node),
+                "--reset-command", self._lab("cycle", "--no-wait", "--post", POST, node),
+                "--cycle-command", self._lab("cycle", "--no-wait", "--post", POST, node),
+                "--status-command", self._lab("alive", node),
+                "--command-timeout", "60",
+                "--pid-file", str(self.dir / f"{node}.pid"), "--log-file", str(self.dir / f"{node}.log")]
+        subprocess.run(argv, check=True, timeout=30, stdin=subprocess.DEVNULL)
+
+    def stop_bmc(self, node: str) -> None:
+        """Stop one node's BMC: it answers nothing until start_bmc (a machine whose BMC lost power too)."""
+        subprocess.run([PYTHON, str(CHECKOUT / "lab" / "hamail-vbmc"), "--stop", "--pid-file",
+                        str(self.dir / f"{node}.pid")], check=False, timeout=30, stdin=subprocess.DEVNULL,
+                       capture_output=True)
 
     def crm_config(self) -> str:
         """crmsh lines for one fence_ipmi device per node, each kept off the node it fences."""

@@ -25,7 +25,8 @@ from .cluster import Cluster
 from .hostsys import LabError, enter_netns
 from .mailstack import LAB_USER, RESOURCES, MailStack
 
-DRILLS = ("kill-service", "standby", "power-off", "network-cut", "power-loss")
+DRILLS = ("kill-service", "standby", "power-off", "network-cut", "power-loss", "bmc-silent")
+BMC_SILENT_S = 30.0  # how long the bmc-silent drill keeps the BMC away (fencing fails and is retried meanwhile)
 MAIL_WAIT = 180.0  # deferred mail is retried every 10 s (main.cf): a few minutes covers any failover
 
 
@@ -343,6 +344,30 @@ class Drill:
         for node in self.cluster.nodes:
             self.cluster.start_node(node, wait=False)
         return None
+
+    def _bmc_silent(self, target: str, since: float) -> Callable[[Report], None]:
+        """The node running the mail group loses power together with its BMC: fencing cannot succeed, so nothing
+        of it may run elsewhere meanwhile; once the BMC answers again the node is fenced, everything moves and the
+        node rejoins."""
+        self.bmcs.stop_bmc(target)
+        self.cluster.kill_node(target)
+        found: list[str] = []
+        end = time.monotonic() + BMC_SILENT_S
+        while time.monotonic() < end:
+            where = placement(self.cluster).get("mail-vip")
+            if where not in (None, target):
+                found.append(f"the mail group ran on {where} while {target} was not fenced (its BMC silent)")
+                break
+            time.sleep(1)
+        if self._fenced(target, since):
+            found.append(f"{target} recorded fenced although its BMC did not answer")
+        self.bmcs.start_bmc(target)  # the power comes back: the BMC answers, the node stays off until fenced
+        rejoined = self._fenced_then_rejoined(target, since)
+
+        def after(report: Report) -> None:
+            report.violations += found
+            rejoined(report)
+        return after
 
     # ------------------------------------------------------------ helpers
     def _crm(self, argv: list[str]) -> None:
