@@ -114,24 +114,24 @@ class Invariants:
         finally:
             conn.close()
 
-    def _holders(self, vip: str) -> list[str]:
-        """Nodes that carry vip on eth0 while their link is up (they could answer for it; a powered-off node's
-        NIC is down without addresses)."""
-        found = []
+    def _holders(self) -> dict[str, list[str]]:
+        """{vip: nodes that carry it on eth0 while their link is up} (they could answer for it; a powered-off
+        node's NIC is down without addresses). One `ip addr` per node for both VIPs."""
+        found: dict[str, list[str]] = {self.stack.mail_vip: [], self.stack.db_vip: []}
         for node in self.cluster.nodes:
             if not self.cluster.link_up(node):
                 continue
             addrs = subprocess.run(["ip", "-n", self.cluster.netns(node), "-o", "-4", "addr", "show", "dev", "eth0"],
                                    capture_output=True, text=True, check=False, timeout=10).stdout
-            if f" {vip}/" in addrs:
-                found.append(node)
+            for vip, holders in found.items():
+                if f" {vip}/" in addrs:
+                    holders.append(node)
         return found
 
     def _watch_vips(self) -> None:
         seen: dict[str, list[str]] = {}
         while not self.stop_event.wait(0.25):
-            for vip in (self.stack.mail_vip, self.stack.db_vip):
-                holders = self._holders(vip)
+            for vip, holders in self._holders().items():
                 # One line per episode: when the set of holders changes, not at every look.
                 if len(holders) > 1 and holders != seen.get(vip):
                     with self.lock:
