@@ -53,6 +53,7 @@ CRM_MON = b"""<pacemaker-result api-version="2.25" request="crm_mon --output-as=
       <resource id="db" resource_agent="ocf:hamail:galera" role="Promoted" active="true" failed="false" nodes_running_on="1"><node name="node1" id="1" cached="true"/></resource>
       <resource id="db" resource_agent="ocf:hamail:galera" role="Stopped" active="false" failed="false" nodes_running_on="0"/>
     </clone>
+    <resource id="smtp" resource_agent="ocf:hamail:postfix" role="Started" active="true" failed="false" nodes_running_on="1" pending="Starting"><node name="node1" id="1" cached="true"/></resource>
   </resources>
   <node_attributes>
     <node name="node1"><attribute name="galera-last-committed" value="42"/><attribute name="master-db" value="100"/></node>
@@ -72,6 +73,9 @@ def test_crm_mon_shape():
     assert status.was_fenced("node3") and not status.was_fenced("node2")
     instances = status.instances("db-clone")
     assert [(r.role, r.nodes) for r in instances] == [("Promoted", ("node1",)), ("Stopped", ())]
+    assert instances[0].settled_active and instances[0].pending is None
+    smtp = status.instances("smtp")[0]
+    assert smtp.active and smtp.pending == "Starting" and not smtp.settled_active
     assert status.node_attribute("node1", "galera-last-committed") == "42"
     assert status.node_attribute("node3", "galera-last-committed") is None
 

@@ -68,6 +68,12 @@ class ResourceStatus:
     failed: bool
     nodes: tuple[str, ...]
     clone: Optional[str]
+    pending: Optional[str] = None  # the operation in flight ("Starting", "Promoting", ...), None when settled
+
+    @property
+    def settled_active(self) -> bool:
+        """Active, not failed, and no operation in flight (a resource still Starting does not serve yet)."""
+        return self.active and not self.failed and not self.pending
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,7 +159,8 @@ def parse_crm_mon(xml: bytes) -> ClusterStatus:
         resources.append(ResourceStatus(
             id=rsc.get("id", ""), agent=rsc.get("resource_agent", ""), role=rsc.get("role", ""),
             active=_bool(rsc.get("active")), failed=_bool(rsc.get("failed")),
-            nodes=tuple(n.get("name", "") for n in rsc.iterfind("node")), clone=clone))
+            nodes=tuple(n.get("name", "") for n in rsc.iterfind("node")), clone=clone,
+            pending=rsc.get("pending") or None))
     fencing = tuple(
         FenceEvent(target=e.get("target", ""), action=e.get("action", ""), status=e.get("status", ""),
                    delegate=e.get("delegate", ""), completed=e.get("completed", ""))
