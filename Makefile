@@ -13,9 +13,11 @@ all: test
 deps:
 	scripts/ensure-deps
 
-# The main job: a real 3-node Pacemaker cluster on this machine, running hamail's agents.
+# The main job: a real 3-node Pacemaker cluster on this machine, running hamail's agents. STACK=galera (the
+# Galera mail cluster, the default) or STACK=shared (one shared disk); drill and soak check STACK when given.
+STACK ?=
 lab: deps
-	$(PYTHON) scripts/lab --workdir $(LAB_DIR) up
+	$(PYTHON) scripts/lab --workdir $(LAB_DIR) --stack $(or $(STACK),galera) up
 
 lab-down:
 	$(PYTHON) scripts/lab --workdir $(LAB_DIR) down
@@ -28,13 +30,13 @@ lab-read:
 
 # One drill on the running lab (NAME=kill-service|standby|power-off|network-cut|power-loss|bmc-silent); its row goes to bench/RESULTS.md.
 drill:
-	$(PYTHON) scripts/lab --workdir $(LAB_DIR) --name $(NAME) drill
+	$(PYTHON) scripts/lab --workdir $(LAB_DIR) $(if $(STACK),--stack $(STACK)) --name $(NAME) drill
 
 # A seeded random sequence of N drills on the running lab (resumable: it goes on where it stopped), with an HTML report.
 N ?= 100
 SEED ?= 1
 soak:
-	$(PYTHON) scripts/lab --workdir $(LAB_DIR) --count $(N) --seed $(SEED) soak
+	$(PYTHON) scripts/lab --workdir $(LAB_DIR) $(if $(STACK),--stack $(STACK)) --count $(N) --seed $(SEED) soak
 
 lab-status:
 	$(PYTHON) lab/hamail_lab --workdir $(LAB_DIR) status

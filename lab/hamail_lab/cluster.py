@@ -406,7 +406,8 @@ class Cluster:
         return bool(flags & 0x1)  # IFF_UP
 
     def cut_link(self, node: str) -> None:
-        """Isolate a node from the others (its veth goes down; it keeps running)."""
+        """Isolate a node from the others (its veth goes down; it keeps running). Call it from a thread in the
+        host's network namespace, where the host side of the veth is."""
         hostsys.sh(["ip", "link", "set", self.veth(node), "down"])
 
     def restore_link(self, node: str) -> None:

@@ -13,17 +13,18 @@ VIPs), then every accepted mail must be readable over IMAP and every acknowledge
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Callable
 
-from . import mailclient
+from . import hostsys, mailclient, stacks
 from .bmc import BmcNetwork
-from .cluster import Cluster
-from .hostsys import LabError, enter_netns
-from .mailstack import LAB_USER, RESOURCES, MailStack
+from .cluster import STATE_FILE, Cluster
+from .hostsys import LabError, call_in_netns, enter_netns
+from .mailstack import LAB_USER, MailStack
 
 DRILLS = ("kill-service", "standby", "power-off", "network-cut", "power-loss", "bmc-silent")
 BMC_SILENT_S = 30.0  # how long the bmc-silent drill keeps the BMC away (fencing fails and is retried meanwhile)
@@ -36,6 +37,7 @@ class Report:
 
     name: str
     target: str
+    stack: str = "galera"
     recovery_s: float | None = None
     mails_accepted: int = 0
     mails_missing: int = 0
@@ -75,11 +77,13 @@ class Invariants:
         self.violations: list[str] = []
         self.moves: list[str] = []
         self.start = time.monotonic()
-        self.threads = [threading.Thread(target=self._in_client_netns, args=(fn,), daemon=True) for fn in
-                        (self._watch_vips, self._send_mail, self._write_rows, self._watch_placement)]
+        watchers = [self._watch_vips, self._send_mail, self._write_rows, self._watch_placement]
+        if stack.exclusive_mount:
+            watchers.append(self._watch_mounts)
+        self.threads = [threading.Thread(target=self._in_client_netns, args=(fn,), daemon=True) for fn in watchers]
 
     def __enter__(self) -> "Invariants":
-        self._table()
+        call_in_netns(self.cluster.client_netns, self._table)
         for thread in self.threads:
             thread.start()
         return self
@@ -117,7 +121,7 @@ class Invariants:
     def _holders(self) -> dict[str, list[str]]:
         """{vip: nodes that carry it on eth0 while their link is up} (they could answer for it; a powered-off
         node's NIC is down without addresses). One `ip addr` per node for both VIPs."""
-        found: dict[str, list[str]] = {self.stack.mail_vip: [], self.stack.db_vip: []}
+        found: dict[str, list[str]] = {vip: [] for vip in (self.stack.mail_vip, self.stack.db_vip)}
         for node in self.cluster.nodes:
             if not self.cluster.link_up(node):
                 continue
@@ -137,6 +141,36 @@ class Invariants:
                     with self.lock:
                         self.violations.append(f"{self._stamp()} {vip} held by {', '.join(holders)} at once")
                 seen[vip] = holders
+
+    def mount_holders(self) -> list[str]:
+        """The running nodes whose mount namespace has the stack's exclusive mount point mounted (read from each
+        node's init in /proc: no process is started in the nodes). The lab's state file says where each node's
+        init runs: a BMC's power-on boots nodes from another process."""
+        try:
+            inits = json.loads((self.cluster.workdir / STATE_FILE).read_text()).get("inits", {})
+        except (OSError, ValueError):
+            return []
+        holders = []
+        for node, (pid, started) in sorted(inits.items()):
+            if not hostsys.alive(pid, started):
+                continue
+            try:
+                mounts = Path(f"/proc/{pid}/mounts").read_text()
+            except OSError:
+                continue  # died between the two looks: powered off
+            if any(line.split()[1] == self.stack.exclusive_mount for line in mounts.splitlines()):
+                holders.append(node)
+        return holders
+
+    def _watch_mounts(self) -> None:
+        seen: list[str] = []
+        while not self.stop_event.wait(0.25):
+            holders = self.mount_holders()
+            if len(holders) > 1 and holders != seen:
+                with self.lock:
+                    self.violations.append(f"{self._stamp()} {self.stack.exclusive_mount} mounted on "
+                                           f"{', '.join(holders)} at once")
+            seen = holders
 
     def _send_mail(self) -> None:
         while not self.stop_event.wait(1.0):
@@ -173,7 +207,7 @@ class Invariants:
                 now = placement(self.cluster)
             except LabError:
                 continue
-            for rsc in ("mail-vip", "db-vip"):
+            for rsc in self.stack.vip_resources:
                 if now.get(rsc) != last.get(rsc):
                     with self.lock:
                         self.moves.append(f"{self._stamp()} {rsc} on {now.get(rsc) or 'no node'}")
@@ -217,20 +251,24 @@ def placement(cluster: Cluster) -> dict[str, str]:
     return {r.id: r.nodes[0] for r in status.resources if r.active and r.nodes and r.clone is None}
 
 
-def stack_ready(cluster: Cluster) -> bool:
-    """Every Galera instance Promoted on the online nodes not in standby, every resource and the fence device
-    of every online node running (False while no node answers)."""
+def stack_ready(cluster: Cluster, stack: MailStack | None = None) -> bool:
+    """The lab's stack runs in full as its ``ready`` defines it (False while no node answers)."""
     from hamail.pacemaker.crmmon import parse_crm_mon
     try:
         status = parse_crm_mon(cluster.crm_mon_xml())
     except LabError:
         return False
-    online = status.online_nodes()
-    serving = [n for n in online if not status.nodes[n].standby]
-    promoted = {n for r in status.instances("db-clone") if r.role == "Promoted" for n in r.nodes}
-    active = {r.id for r in status.resources if r.active and not r.failed}
-    fences = {f"fence-{n}" for n in online} if len(serving) > 1 else set()
-    return len(serving) >= 2 and set(serving) <= promoted and set(RESOURCES) <= active and fences <= active
+    return (stack or stacks.load(cluster)).ready(status)
+
+
+def rejoined(cluster: Cluster, stack: MailStack, node: str) -> bool:
+    """The stack runs in full and a node that was away serves again."""
+    from hamail.pacemaker.crmmon import parse_crm_mon
+    try:
+        status = parse_crm_mon(cluster.crm_mon_xml())
+    except LabError:
+        return False
+    return stack.ready(status) and stack.rejoined(status, node)
 
 
 def not_answering(stack: MailStack) -> str | None:
@@ -258,20 +296,22 @@ class Drill:
         if name not in DRILLS:
             raise LabError(f"unknown drill {name!r}; drills are {', '.join(DRILLS)}")
         self.cluster = Cluster.load(workdir)
-        self.stack = MailStack(self.cluster)
+        self.stack = stacks.load(self.cluster)
         self.bmcs = BmcNetwork(self.cluster)
         self.name = name
         self.timeout = timeout
 
     def run(self) -> Report:
-        """Wait for a healthy stack, inject the failure under the invariants, wait for recovery, check data (this
-        thread talks to the cluster from the lab's client namespace from now on)."""
-        enter_netns(self.cluster.client_netns)
-        self.cluster.wait_for(lambda: stack_ready(self.cluster), self.timeout, "a healthy stack before the drill")
+        """Wait for a healthy stack, inject the failure under the invariants, wait for recovery, check data. The
+        calling thread stays in the host's network namespace (the failures act on the host side of the links);
+        whatever talks to the cluster's addresses runs on threads in the lab's client namespace."""
+        client = self.cluster.client_netns
+        self.cluster.wait_for(lambda: stack_ready(self.cluster, self.stack), self.timeout,
+                              "a healthy stack before the drill")
         target = placement(self.cluster).get("mail-vip")
         if target is None:
             raise LabError("the mail group runs nowhere: the stack is not healthy")
-        report = Report(self.name, target)
+        report = Report(self.name, target, self.stack.name)
         with Invariants(self.cluster, self.stack) as inv:
             time.sleep(3)  # traffic before the failure
             injected = time.monotonic()
@@ -280,8 +320,8 @@ class Drill:
             waits: list[str] = []
 
             def recovered() -> bool | None:
-                why = "Pacemaker does not run everything yet" if not stack_ready(self.cluster) else \
-                    not_answering(self.stack)
+                why = "Pacemaker does not run everything yet" if not stack_ready(self.cluster, self.stack) else \
+                    call_in_netns(client, not_answering, self.stack)
                 if why and (not waits or not waits[-1].endswith(why)):
                     waits.append(f"+{time.monotonic() - injected:.1f}s after the failure: {why}")
                 return None if why else True
@@ -294,7 +334,7 @@ class Drill:
             if after is not None:
                 after(report)
             time.sleep(3)  # traffic after the recovery
-        inv.check_data(report)
+        call_in_netns(client, inv.check_data, report)
         return report
 
     # ------------------------------------------------------------ the failures
@@ -316,14 +356,16 @@ class Drill:
 
         def after(report: Report) -> None:
             self._crm(["crm_attribute", "--node", target, "--name", "standby", "--delete"])
-            self.cluster.wait_for(lambda: stack_ready(self.cluster) and target in self._promoted() or None,
+            self.cluster.wait_for(lambda: rejoined(self.cluster, self.stack, target) or None,
                                   self.timeout, f"{target} to return from standby")
         return after
 
     def _power_off(self, target: str, since: float) -> Callable[[Report], None]:
         """Power off the node running the mail group through its BMC: fenced, resources move, node rejoins."""
-        done = subprocess.run(["ipmitool", "-I", "lanplus", "-H", self.bmcs.address, "-p", str(self.bmcs.port(target)),
-                               "-U", "admin", "-f", str(self.bmcs.password_file), "chassis", "power", "off"],
+        # From the client namespace: the BMCs are on the lab's bridge, where the host has no address.
+        done = subprocess.run(["ip", "netns", "exec", self.cluster.client_netns, "ipmitool", "-I", "lanplus",
+                               "-H", self.bmcs.address, "-p", str(self.bmcs.port(target)), "-U", "admin",
+                               "-f", str(self.bmcs.password_file), "chassis", "power", "off"],
                               capture_output=True, text=True, timeout=60, check=False)
         if done.returncode != 0:
             raise LabError(f"ipmitool power off failed: {done.stderr.strip()}")
@@ -376,11 +418,6 @@ class Drill:
         if done.returncode != 0:
             raise LabError(f"{' '.join(argv)}: {done.stderr.strip()}")
 
-    def _promoted(self) -> set[str]:
-        from hamail.pacemaker.crmmon import parse_crm_mon
-        status = parse_crm_mon(self.cluster.crm_mon_xml())
-        return {n for r in status.instances("db-clone") if r.role == "Promoted" for n in r.nodes}
-
     def _fenced(self, target: str, since: float) -> bool:
         from hamail.pacemaker.crmmon import parse_crm_mon
         try:
@@ -395,17 +432,20 @@ class Drill:
             def booted() -> Cluster | None:
                 now = Cluster.load(self.cluster.workdir)  # the BMC boots the node from another process
                 return now if now.is_running(target) else None
-            fresh = self.cluster.wait_for(booted, self.timeout, f"{target} powered on again by its BMC")
-            fresh.wait_online(self.timeout)
-            self.cluster = fresh
-            fresh.wait_for(lambda: stack_ready(fresh) and target in self._promoted() or None, self.timeout,
-                           f"{target} to be Promoted again")
+            self.cluster = self.cluster.wait_for(booted, self.timeout, f"{target} powered on again by its BMC")
+            # Pacemaker says when the node is back (its own view of membership), not this process's record of
+            # which pid boots where: the BMC boots nodes from another process.
+            self.cluster.wait_for(lambda: rejoined(Cluster.load(self.cluster.workdir), self.stack, target) or None,
+                                  self.timeout, f"{target} to serve again")
         return after
 
 
 def record(report: Report, results: Path) -> None:
     """Put the drill's row into the Drills section of bench/RESULTS.md (one row per drill, the latest run)."""
     header = "## Drills (make drill: failure injected -> the stack answers again through its VIPs)"
+    if report.stack != "galera":
+        header = (f"## Drills on the {report.stack} stack (make lab STACK={report.stack}; make drill: failure "
+                  "injected -> the stack answers again through its VIP)")
     table = "| drill | target | recovery s | mails accepted / missing | rows acknowledged / missing | result |"
     rule = "|---|---|---|---|---|---|"
     row = (f"| {report.name} | {report.target} | "
@@ -417,8 +457,8 @@ def record(report: Report, results: Path) -> None:
         text = text.rstrip("\n") + f"\n\n{header}\n\n{table}\n{rule}\n"
     before, _, section = text.partition(header)
     lines = section.split("\n")
-    rows = [line for line in lines if line.startswith("| ") and not line.startswith(("| drill ", "|---"))]
     rest_at = next((i for i, line in enumerate(lines) if line.startswith("## ")), len(lines))
+    rows = [line for line in lines[:rest_at] if line.startswith("| ") and not line.startswith(("| drill ", "|---"))]
     rows = [r for r in rows if not r.startswith(f"| {report.name} |")] + [row]
     rows.sort(key=lambda r: DRILLS.index(r.split("|")[1].strip()) if r.split("|")[1].strip() in DRILLS else 99)
     results.write_text(before + header + "\n\n" + table + "\n" + rule + "\n" + "\n".join(rows) + "\n"

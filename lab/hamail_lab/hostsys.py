@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Sequence, TypeVar
@@ -199,6 +200,27 @@ def netns_release_dir() -> None:
     if is_mountpoint(NETNS_DIR):
         sh(["umount", str(NETNS_DIR)], check=False)
     NETNS_MOUNT_MARKER.unlink(missing_ok=True)
+
+
+def call_in_netns(name: str, fn: Callable[..., T], *args, timeout: float = 600) -> T:
+    """fn(*args) on a thread of its own inside the named network namespace, its result or its exception: the
+    calling thread stays where it is (a drill's main thread keeps the host's namespace for link commands)."""
+    outcome: dict[str, object] = {}
+
+    def body() -> None:
+        try:
+            enter_netns(name)
+            outcome["value"] = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller as is
+            outcome["error"] = exc
+    thread = threading.Thread(target=body, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise LabError(f"{getattr(fn, '__name__', fn)} in {name} did not finish within {timeout:.0f} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def enter_netns(name: str) -> None:

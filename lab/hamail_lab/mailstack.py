@@ -81,7 +81,18 @@ def _private(path: Path, text: str, owner: str | None = None) -> None:
 
 
 class MailStack:
-    """Stack 1's files on the shared directory, the nodes' Galera datadirs and its crm configuration."""
+    """Stack 1's files on the shared directory, the nodes' Galera datadirs and its crm configuration.
+
+    The drills and scripts/lab use a stack through what this class offers (its addresses and secrets,
+    ``prepare``, ``crm_config``, ``ready``, ``rejoined``); the shared-storage stack is a subclass.
+    """
+
+    name = "galera"
+    title = "the Galera mail cluster"
+    crm_file = CRM_FILE
+    resources = RESOURCES
+    vip_resources = ("mail-vip", "db-vip")  # the resources the drills follow as they move
+    exclusive_mount: str | None = None  # a mount point that must never be mounted on two nodes at once
 
     def __init__(self, cluster: Cluster) -> None:
         if not cluster.shared:
@@ -118,6 +129,17 @@ class MailStack:
     # ------------------------------------------------------------ files
     def prepare(self) -> None:
         """Write every service's configuration on the shared directory and initialise each node's datadir."""
+        self._empty_root()
+        self._ldap()
+        self._dovecot()
+        self._postfix()
+        self._nginx()
+        _private(self.root / "db.pw", secrets.token_urlsafe(12) + "\n")
+        for node in self.cluster.nodes:
+            galera.init_node(self.cluster, node, bind="0.0.0.0")  # clients come through the database VIP
+
+    def _empty_root(self) -> None:
+        """An empty shared directory the services' users can walk down to."""
         # Empty it, never replace it: the running nodes have this very directory bind-mounted.
         self.root.mkdir(parents=True, exist_ok=True)
         for entry in self.root.iterdir():
@@ -128,13 +150,22 @@ class MailStack:
                 break
             os.chmod(folder, os.stat(folder).st_mode | 0o711)  # the daemons' users walk down to the files
         (self.root / "log").mkdir()
-        self._ldap()
-        self._dovecot()
-        self._postfix()
-        self._nginx()
-        _private(self.root / "db.pw", secrets.token_urlsafe(12) + "\n")
-        for node in self.cluster.nodes:
-            galera.init_node(self.cluster, node, bind="0.0.0.0")  # clients come through the database VIP
+
+    def _mail_store(self) -> str:
+        """The directory (as the nodes see it) holding the mailboxes, created for the mail user."""
+        mail = self.root / "mail"
+        mail.mkdir()
+        os.chown(mail, MAIL_UID, MAIL_UID)
+        return self.node_path(mail)
+
+    def _queue(self) -> tuple[str, str]:
+        """Postfix's queue_directory and data_directory as the nodes see them, created."""
+        spool, data = self.root / "postfix" / "spool", self.root / "postfix" / "data"
+        for folder in (spool, data):
+            folder.mkdir(parents=True)
+        user = pwd.getpwnam("postfix")
+        os.chown(data, user.pw_uid, user.pw_gid)
+        return self.node_path(spool), self.node_path(data)
 
     def _ldap(self) -> None:
         """slapd.conf, an mdb database holding the domain and its mailboxes, the monitor's bind password."""
@@ -169,20 +200,18 @@ class MailStack:
     def _dovecot(self) -> None:
         """dovecot.conf (IMAP, POP3 on every address, LMTP on loopback), a passwd-file with the two mailboxes."""
         base = self.root / "dovecot"
-        mail = self.root / "mail"
         base.mkdir()
-        mail.mkdir()
-        os.chown(mail, MAIL_UID, MAIL_UID)
+        mail = self._mail_store()
         users = []
         for user, cred in ((LAB_USER, "lab.cred"), (PROBE_USER, "probe.cred")):
             password = secrets.token_urlsafe(12)
             hashed = _sh(["doveadm", "pw", "-s", "SHA512-CRYPT", "-p", password]).strip()
-            home = self.node_path(mail / user.split("@")[0])
+            home = f"{mail}/{user.split('@')[0]}"
             users.append(f"{user}:{hashed}:{MAIL_UID}:{MAIL_UID}::{home}")
             _private(base / cred, f"user = {user}\npassword = {password}\n")
         _private(base / "users", "\n".join(users) + "\n", owner="dovecot")
         (base / "dovecot.conf").write_text(f"""\
-# ocf:hamail:dovecot's configuration in the mail lab (the mail store is on the shared directory)
+# ocf:hamail:dovecot's configuration in the mail lab
 base_dir = /run/hamail-dovecot
 state_dir = /run/hamail-dovecot-state
 instance_name = hamail-lab
@@ -193,7 +222,10 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 first_valid_uid = 100
-mail_location = maildir:~/Maildir
+# sdbox, not Maildir: Maildir guards its UID list with a dotlock file naming the host, and a node powered off
+# while holding it leaves a lock no other host can prove stale, so IMAP on the node taking over hangs for
+# Dovecot's 2-minute stale timeout (seen in the power-off drill). dbox locks with fcntl, which die with the node.
+mail_location = sdbox:~/mail
 passdb {{
   driver = passwd-file
   args = scheme=SHA512-CRYPT username_format=%u {self.node_path(base / 'users')}
@@ -212,20 +244,17 @@ service lmtp {{
 
     def _postfix(self) -> None:
         """main.cf and master.cf: SMTP and submission on every address, the domain delivered to dovecot's LMTP."""
-        base = self.root / "postfix"
-        etc, spool, data = base / "etc", base / "spool", base / "data"
-        for folder in (etc, spool, data):
-            folder.mkdir(parents=True)
-        user = pwd.getpwnam("postfix")
-        os.chown(data, user.pw_uid, user.pw_gid)
+        etc = self.root / "postfix" / "etc"
+        etc.mkdir(parents=True)
+        spool, data = self._queue()
         (etc / "master.cf").write_text("smtp inet n - n - - smtpd\n"
                                        "submission inet n - n - - smtpd -o syslog_name=postfix/submission\n"
                                        + POSTFIX_INTERNAL_SERVICES)
         (etc / "main.cf").write_text(f"""\
-# ocf:hamail:postfix's configuration in the mail lab (queue on the shared directory)
+# ocf:hamail:postfix's configuration in the mail lab
 compatibility_level = 3.6
-queue_directory = {self.node_path(spool)}
-data_directory = {self.node_path(data)}
+queue_directory = {spool}
+data_directory = {data}
 inet_interfaces = all
 inet_protocols = ipv4
 myhostname = mail.{DOMAIN}
@@ -269,7 +298,44 @@ maximal_backoff_time = 60s
     # ------------------------------------------------------------ configuration
     def crm_config(self) -> str:
         """The stack's crm configuration for this cluster's subnet (the file is written for 192.0.2)."""
-        text = CRM_FILE.read_text()
+        text = self.crm_file.read_text()
         if self.cluster.subnet != DEFAULT_SUBNET:
             text = text.replace(f"ip={DEFAULT_SUBNET}.", f"ip={self.cluster.subnet}.")
         return text
+
+    def create_db_user(self) -> None:
+        """Create the 'lab' database user the drills' writers use through the database VIP (SQL on stdin)."""
+        sql = (f"CREATE USER IF NOT EXISTS 'lab'@'%' IDENTIFIED BY '{self.db_password()}';\n"
+               "GRANT ALL ON labdb.* TO 'lab'@'%';\nCREATE DATABASE IF NOT EXISTS labdb;\n")
+        done = self.cluster.run(self.cluster.first_running(), ["mariadb", f"--socket={galera.RUN}/mysqld.sock"],
+                                input=sql, timeout=60)
+        if done.returncode != 0:
+            raise LabError(f"creating the lab database user failed: {done.stderr.strip()}")
+
+    def release(self) -> None:
+        """Give back what the stack holds on the host beyond the workdir (nothing for this stack)."""
+
+    def usage(self) -> str:
+        """Where the stack answers, for the message `make lab` ends with."""
+        return (f"The mail cluster answers on {self.mail_vip} (SMTP 25, submission 587, IMAP 143, POP3 110, "
+                f"HTTP 80)\nand MariaDB/Galera on {self.db_vip}:3306.")
+
+    # ------------------------------------------------------------ health, as the drills judge it
+    def ready(self, status) -> bool:
+        """Every Galera instance Promoted on the online nodes not in standby, every resource and the fence
+        device of every online node running, at least two nodes serving (a hamail.pacemaker ClusterStatus)."""
+        online = status.online_nodes()
+        serving = [n for n in online if not status.nodes[n].standby]
+        active = {r.id for r in status.resources if r.settled_active}
+        fences = {f"fence-{n}" for n in online} if len(serving) > 1 else set()
+        return (len(serving) >= 2 and set(serving) <= self._promoted(status) and set(self.resources) <= active
+                and fences <= active)
+
+    def rejoined(self, status, node: str) -> bool:
+        """True once a node that was away serves again (for Galera: its instance is Promoted)."""
+        return node in self._promoted(status)
+
+    @staticmethod
+    def _promoted(status) -> set[str]:
+        """The nodes where the Galera clone is Promoted."""
+        return {n for r in status.instances("db-clone") if r.role == "Promoted" for n in r.nodes}

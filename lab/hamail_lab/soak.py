@@ -3,7 +3,7 @@
 
 Drill i of seed S is chosen by ``random.Random(f"{S}:{i}")`` alone, so a soak interrupted after any drill goes
 on where it stopped and picks exactly the drills an uninterrupted run would have. Every finished drill is one
-JSON line appended to ``<workdir>/soak/<seed>.jsonl`` (what was injected and where, when each VIP moved, the
+JSON line appended to ``<workdir>/soak/<stack>-<seed>.jsonl`` (what was injected and where, when each VIP moved, the
 recovery time, what was checked, any violation with the tail of the nodes' Pacemaker logs that explain it).
 ``render`` turns those lines into a self-contained HTML page (inline CSS and SVG, no script, no network
 resource) with one timeline per drill.
@@ -32,9 +32,9 @@ def choose(seed: int, index: int) -> str:
     return random.Random(f"{seed}:{index}").choices(names, weights=[WEIGHTS[n] for n in names])[0]
 
 
-def results_file(workdir: Path, seed: int) -> Path:
-    """Where the soak of this seed appends its drills."""
-    return Path(workdir) / "soak" / f"{seed}.jsonl"
+def results_file(workdir: Path, seed: int, stack: str = "galera") -> Path:
+    """Where the soak of this seed on this stack appends its drills."""
+    return Path(workdir) / "soak" / f"{stack}-{seed}.jsonl"
 
 
 def load(path: Path) -> list[dict]:
@@ -66,9 +66,9 @@ def _log_tails(drill: Drill, since: float) -> dict[str, str]:
     return tails
 
 
-def run(workdir: Path, seed: int, count: int, timeout: float = 600.0) -> Iterator[dict]:
-    """Run drills until the soak of this seed has ``count`` of them; yield each new record."""
-    path = results_file(workdir, seed)
+def run(workdir: Path, seed: int, count: int, stack: str = "galera", timeout: float = 600.0) -> Iterator[dict]:
+    """Run drills until the soak of this seed on the lab's stack has ``count`` of them; yield each new record."""
+    path = results_file(workdir, seed, stack)
     path.parent.mkdir(parents=True, exist_ok=True)
     done = len(load(path))
     for index in range(done, count):
@@ -77,7 +77,7 @@ def run(workdir: Path, seed: int, count: int, timeout: float = 600.0) -> Iterato
         try:
             report = Drill(workdir, name, timeout=timeout).run()
         except Exception as exc:  # noqa: BLE001 - an unattended soak records what broke and goes on
-            report = Report(name, "?", violations=[f"the drill could not run: {type(exc).__name__}: {exc}"])
+            report = Report(name, "?", stack, violations=[f"the drill could not run: {type(exc).__name__}: {exc}"])
         record = {"index": index, "seed": seed, "started": began, "ended": time.time(), "passed": report.passed,
                   **dataclasses.asdict(report)}
         if not report.passed:
@@ -112,7 +112,7 @@ def _at(move: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def render(records: list[dict], seed: int) -> str:
+def render(records: list[dict], seed: int, stack: str = "galera") -> str:
     """The soak's HTML report."""
     passed = sum(1 for r in records if r["passed"])
     recoveries = sorted(r["recovery_s"] for r in records if r.get("recovery_s") is not None)
@@ -137,11 +137,11 @@ def render(records: list[dict], seed: int) -> str:
         f"<td>{sum(1 for r in records if r['name'] == n and r['passed'])}</td></tr>" for n in DRILLS)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>hamail soak, seed {seed}</title><style>"
+        f"<title>hamail soak, {stack} stack, seed {seed}</title><style>"
         "body{font-family:sans-serif;margin:2em;max-width:60em}section{border-top:1px solid #ccc;padding:.5em 0}"
         ".failed h2{color:#c33}.passed h2{color:#282}pre{white-space:pre-wrap;font-size:80%}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em}</style></head><body>"
-        f'<h1>hamail soak, seed {seed}</h1><p id="summary">{len(records)} drills, {passed} passed, '
+        f'<h1>hamail soak, {stack} stack, seed {seed}</h1><p id="summary">{len(records)} drills, {passed} passed, '
         f"{len(records) - passed} failed; median recovery "
         f'{"-" if median is None else format(median, ".1f") + " s"}</p>'
         f"<table><tr><th>drill</th><th>runs</th><th>passed</th></tr>{per_drill}</table>"

@@ -8,64 +8,24 @@ rejoins); `make lab-down` leaves nothing of the lab on the host."""
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
-
-from lxml import etree
 
 from hamail_lab import Cluster
 from hamail_lab.agents import FENCE_DIR, OCF_PROVIDER_DIR
 from hamail_lab.drills import stack_ready
 from hamail_lab.fixtures import require_root
 from hamail_lab.hostsys import link_names, netns_names
-from hamail_lab.mailstack import DEFAULT_SUBNET, RESOURCES
+from hamail_lab.mailstack import RESOURCES
+from make_lab_support import CHECKOUT, live_configuration, pcs_configuration
+from make_lab_support import lab as run_lab
 
-CHECKOUT = Path(__file__).resolve().parents[2]
 PREFIX = "hmk"  # not make lab's own hml: a lab the user left running is never touched
-SUBNET = "198.51.100"  # nor its network: both labs give the host an address on their bridge
 PCS_SCRIPT = CHECKOUT / "lab" / "stacks" / "galera-mail.pcs.sh"
 
 
-def lab(workdir: Path, *args: str, timeout: float = 420) -> subprocess.CompletedProcess:
-    """Run scripts/lab as the Makefile does."""
-    return subprocess.run(["/usr/bin/python3", str(CHECKOUT / "scripts" / "lab"), "--workdir", str(workdir),
-                           "--prefix", PREFIX, "--subnet", SUBNET, *args], capture_output=True, text=True,
-                          timeout=timeout, check=False)
-
-
-def configuration(cib_xml: str) -> dict:
-    """What an admin configured, independent of the tool: primitives (agent, parameters, meta, recurring
-    monitors), clones, groups, constraints and the stonith-enabled property; ids pcs and crm name differently
-    (operations, nvpairs, constraint ids) are left out."""
-    root = etree.fromstring(cib_xml.encode())
-    conf = root.find("configuration")
-
-    def nvpairs(element, tag):
-        return {nv.get("name"): nv.get("value").replace(DEFAULT_SUBNET + ".", SUBNET + ".")
-                for block in element.findall(tag) for nv in block.findall("nvpair")}
-
-    primitives = {}
-    for prim in conf.iter("primitive"):
-        if prim.get("class") == "stonith":
-            continue
-        monitors = sorted((op.get("interval"), op.get("role") or "", op.get("timeout"),
-                           nvpairs(op, "instance_attributes").get("OCF_CHECK_LEVEL", "0"))
-                          for op in prim.iterfind("operations/op") if op.get("name") == "monitor")
-        primitives[prim.get("id")] = (prim.get("class"), prim.get("provider"), prim.get("type"),
-                                      nvpairs(prim, "instance_attributes"), monitors)
-    clones = {c.get("id"): (c.find("primitive").get("id"), {k: v for k, v in nvpairs(c, "meta_attributes").items()
-                                                             if k != "target-role"})
-              for c in conf.iter("clone")}
-    groups = {g.get("id"): [p.get("id") for p in g.findall("primitive")] for g in conf.iter("group")}
-    # Locations are the lab's fence devices; a role of Started is the default that pcs writes out and crm not.
-    constraints = sorted(
-        (c.tag, tuple(sorted((k, v) for k, v in c.attrib.items()
-                             if k != "id" and not (k.endswith("rsc-role") and v == "Started"))))
-        for c in conf.find("constraints") if c.tag != "rsc_location")
-    stonith = {nv.get("name"): nv.get("value") for nv in conf.iter("nvpair")
-               if nv.get("name") in ("stonith-enabled", "resource-stickiness")}
-    return {"primitives": primitives, "clones": clones, "groups": groups, "constraints": constraints,
-            "stonith": stonith}
+def lab(workdir: Path, *args: str, timeout: float = 420):
+    """scripts/lab on this test's lab."""
+    return run_lab(workdir, PREFIX, *args, timeout=timeout)
 
 
 def test_make_lab_runs_the_mail_cluster_drills_pass_and_lab_down_leaves_the_host_as_it_was(tmp_path):
@@ -87,14 +47,8 @@ def test_make_lab_runs_the_mail_cluster_drills_pass_and_lab_down_leaves_the_host
                                 60, "the mail in the INBOX")
         assert read.returncode == 0 and "1 message(s)" in read.stdout, read.stdout + read.stderr
         # The pcs script builds, on an empty CIB, the configuration crm loaded into the running cluster.
-        node = cluster.first_running()
-        empty = cluster.run(node, ["cibadmin", "--empty"]).stdout
-        cib_file = "/var/lib/hamail-lab-node/pcs-cib.xml"
-        (cluster.data_dir(node) / "pcs-cib.xml").write_text(empty)
-        pcs = cluster.run(node, ["sh", str(PCS_SCRIPT), cib_file], timeout=300)
-        assert pcs.returncode == 0, pcs.stdout + pcs.stderr
-        live = configuration(cluster.run(node, ["cibadmin", "-Q"]).stdout)
-        offline = configuration((cluster.data_dir(node) / "pcs-cib.xml").read_text())
+        live = live_configuration(cluster, PREFIX)
+        offline = pcs_configuration(cluster, PCS_SCRIPT, PREFIX)
         assert set(live["primitives"]) >= set(RESOURCES) | {"db"}
         assert offline == live
         # The quick drills: each checks continuously that no VIP is held by two nodes and, after recovery,

@@ -76,6 +76,23 @@ def test_drills_table_in_results_keeps_one_row_per_drill_and_the_rest_of_the_fil
     assert len(rows) == 2 and rows[0].startswith("| kill-service") and "38.5" in rows[1] and "node3" in rows[1]
 
 
+def test_each_stack_keeps_its_own_drills_table(tmp_path):
+    results = tmp_path / "RESULTS.md"
+    record(Report("power-off", "node1", recovery_s=40.0, mails_accepted=30, writes_acked=200), results)
+    record(Report("power-off", "node2", "shared", recovery_s=12.0, mails_accepted=9, writes_acked=50), results)
+    record(Report("kill-service", "node3", recovery_s=9.0, mails_accepted=9, writes_acked=50), results)
+    record(Report("standby", "node3", "shared", recovery_s=4.0, mails_accepted=5, writes_acked=20), results)
+    galera, _, shared = results.read_text().partition("## Drills on the shared stack")
+    assert "| power-off | node1 | 40.0 |" in galera and "| kill-service | node3 |" in galera
+    assert "| power-off | node2 | 12.0 |" in shared and "| standby | node3 |" in shared
+    assert "node1" not in shared and "node2" not in galera and "standby" not in galera
+
+
+def test_soak_results_are_kept_per_stack(tmp_path):
+    assert soak.results_file(tmp_path, 3, "shared") != soak.results_file(tmp_path, 3)
+    assert "shared stack, seed 3" in soak.render(records(1), 3, "shared")
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is installed by scripts/ensure-deps")
 def test_report_renders_in_a_real_headless_browser(tmp_path):
     """Chromium loads the page with every network request refused and lays out each drill's timeline."""
