@@ -28,7 +28,7 @@ lab-send:
 lab-read:
 	$(PYTHON) scripts/lab --workdir $(LAB_DIR) read
 
-# One drill on the running lab (NAME=kill-service|standby|power-off|network-cut|power-loss|bmc-silent); its row goes to bench/RESULTS.md.
+# One drill on the running lab (NAME=kill-service|standby|power-off|network-cut|power-loss|bmc-silent|never-returns); its row goes to bench/RESULTS.md.
 drill:
 	$(PYTHON) scripts/lab --workdir $(LAB_DIR) $(if $(STACK),--stack $(STACK)) --name $(NAME) drill
 

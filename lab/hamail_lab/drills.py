@@ -26,7 +26,8 @@ from .cluster import STATE_FILE, Cluster
 from .hostsys import LabError, call_in_netns, enter_netns
 from .mailstack import LAB_USER, MailStack
 
-DRILLS = ("kill-service", "standby", "power-off", "network-cut", "power-loss", "bmc-silent")
+DRILLS = ("kill-service", "standby", "power-off", "network-cut", "power-loss", "bmc-silent", "never-returns")
+CHECKOUT = Path(__file__).resolve().parents[2]
 BMC_SILENT_S = 30.0  # how long the bmc-silent drill keeps the BMC away (fencing fails and is retried meanwhile)
 MAIL_WAIT = 180.0  # deferred mail is retried every 10 s (main.cf): a few minutes covers any failover
 
@@ -308,9 +309,14 @@ class Drill:
         client = self.cluster.client_netns
         self.cluster.wait_for(lambda: stack_ready(self.cluster, self.stack), self.timeout,
                               "a healthy stack before the drill")
-        target = placement(self.cluster).get("mail-vip")
+        where = placement(self.cluster)
+        target = where.get("mail-vip")
         if target is None:
             raise LabError("the mail group runs nowhere: the stack is not healthy")
+        if self.name == "never-returns" and target == where.get("db-vip"):
+            # The node lost for good is not the one the writer commits on: every acknowledged row is then on a
+            # survivor, and the drill can require all of them (an override naming the newest survivor loses none).
+            target = next(n for n in self.cluster.nodes if n != target and self.cluster.is_running(n))
         report = Report(self.name, target, self.stack.name)
         with Invariants(self.cluster, self.stack) as inv:
             time.sleep(3)  # traffic before the failure
@@ -369,6 +375,10 @@ class Drill:
                               capture_output=True, text=True, timeout=60, check=False)
         if done.returncode != 0:
             raise LabError(f"ipmitool power off failed: {done.stderr.strip()}")
+        # A BMC answers at once and switches the power a moment later (hamail-vbmc does too): the failure is
+        # injected when the machine is off, not when the BMC said yes (else recovery is "measured" before it).
+        self.cluster.wait_for(lambda: not Cluster.load(self.cluster.workdir).is_running(target) or None, 60,
+                              f"{target} to be off after its BMC's power off")
         return self._fenced_then_rejoined(target, since)
 
     def _network_cut(self, target: str, since: float) -> Callable[[Report], None]:
@@ -411,7 +421,112 @@ class Drill:
             rejoined(report)
         return after
 
+    def _never_returns(self, target: str, since: float) -> Callable[[Report], None]:
+        """Every node loses power; one never comes back (its power supply is gone, its BMC with it). Fencing it
+        fails, so nothing runs; the admin confirms the node is off (stonith_admin --confirm), and Galera still
+        waits, saying why, because the lost node was in the last Primary view; the override hamail-galera status
+        offers then recovers the cluster on the survivors. At the end the node is repaired and rejoins."""
+        self.bmcs.stop_bmc(target)
+        for node in self.cluster.nodes:
+            self.cluster.kill_node(node)
+        survivors = [n for n in self.cluster.nodes if n != target]
+        for node in survivors:
+            self.cluster.start_node(node, wait=False)
+        found: list[str] = []
+        said: list[str] = []
+        status = self.cluster.wait_for(lambda: self._status_if(lambda s: s.dc and s.have_quorum
+                                                               and set(survivors) <= set(s.online_nodes())),
+                                       self.timeout, "the survivors to form a quorate partition")
+        # Pacemaker may not run anything while the lost node is unfenced: it says so (unclean, fencing failed).
+        failed = self.cluster.wait_for(lambda: self._status_if(lambda s: any(
+            e.target == target and e.status == "failed" for e in s.fencing)), self.timeout,
+            f"a failed fencing of {target} in the history")
+        said.append(f"{len(status.online_nodes())} nodes up; {target} "
+                    f"{'UNCLEAN' if failed.nodes[target].unclean else 'offline'}, fencing it failed")
+        if self._promoted_now() or placement(self.cluster).get("mail-vip"):
+            found.append("something ran while the lost node was neither fenced nor confirmed off")
+        self._crm(["stonith_admin", "--confirm", target])
+        if self.stack.name == "galera":
+            self._galera_override(target, found, said)
+
+        def after(report: Report) -> None:
+            report.violations += found
+            report.waits = said + report.waits
+            self.bmcs.start_bmc(target)  # repaired: its BMC answers and the admin powers it on
+            done = subprocess.run(["ip", "netns", "exec", self.cluster.client_netns, "ipmitool", "-I", "lanplus",
+                                   "-H", self.bmcs.address, "-p", str(self.bmcs.port(target)), "-U", "admin",
+                                   "-f", str(self.bmcs.password_file), "chassis", "power", "on"],
+                                  capture_output=True, text=True, timeout=60, check=False)
+            if done.returncode != 0:
+                report.violations.append(f"ipmitool power on failed: {done.stderr.strip()}")
+                return
+            # Its fence device could not start while the BMC was dead (a failed start bans it): once the BMC
+            # is repaired, the admin clears that, as for any resource whose cause of failure is fixed.
+            self._crm(["crm_resource", "--cleanup", "--resource", f"fence-{target}"])
+            self.cluster.wait_for(lambda: rejoined(Cluster.load(self.cluster.workdir), self.stack, target) or None,
+                                  self.timeout, f"{target} to serve again")
+        return after
+
+    def _galera_override(self, target: str, found: list[str], said: list[str]) -> None:
+        """Wait until every survivor has reported its position and the agents still wait, saying why in
+        crm_mon (db-bootstrap-wait); check that nothing is Promoted meanwhile; then apply the override
+        hamail-galera status offers for a survivor."""
+        survivors = [n for n in self.cluster.nodes if n != target]
+
+        def waiting_with_all_reported() -> dict | None:
+            doc = self._galera_status(survivors[0])
+            rows = {row["node"]: row for row in doc["nodes"]}
+            if any(rows[n]["seqno"] is None for n in survivors) or doc["decision"]["action"] != "wait":
+                return None
+            why = self._status_if(lambda s: [s.node_attribute(n, "db-bootstrap-wait") for n in survivors
+                                             if s.node_attribute(n, "db-bootstrap-wait")])
+            return {"doc": doc, "why": why} if why else None
+        seen = self.cluster.wait_for(waiting_with_all_reported, self.timeout,
+                                     "every survivor's position reported and Galera waiting, saying why")
+        said.append(f"Galera waits, crm_mon shows db-bootstrap-wait: {seen['why'][0]}")
+        end = time.monotonic() + 5  # a wait that holds, not a passing moment
+        while time.monotonic() < end:
+            if self._promoted_now():
+                found.append("Galera bootstrapped without the override although the lost node was in the last "
+                             "Primary view")
+                return
+            time.sleep(0.5)
+        offered = [o for o in self._galera_status(survivors[0])["overrides"] if o["allowed"] and o["node"] != target]
+        if not offered:
+            raise LabError(f"hamail-galera status offers no override for a survivor: {seen['doc']['overrides']}")
+        chosen = offered[0]
+        said.append(f"override: {chosen['command']} (risks: {'; '.join(chosen['risks']) or 'none named'})")
+        applied = self.cluster.run(survivors[0], ["sh", "-c", chosen["command"]], timeout=60)
+        if applied.returncode != 0:
+            raise LabError(f"{chosen['command']} failed: {applied.stderr.strip()}")
+
+    def _galera_status(self, node: str) -> dict:
+        """`hamail-galera status db --json` of the checkout, run on a node."""
+        import json
+        done = self.cluster.run(node, ["/usr/bin/python3", str(CHECKOUT / "sbin" / "hamail-galera"), "status", "db",
+                                       "--json"], timeout=60)
+        try:
+            return json.loads(done.stdout)
+        except ValueError:
+            raise LabError(f"hamail-galera status on {node} failed ({done.returncode}): {done.stderr.strip()}") \
+                from None
+
     # ------------------------------------------------------------ helpers
+    def _status_if(self, predicate: Callable):
+        """crm_mon's status when ``predicate`` holds for it, else None (also None while no node answers)."""
+        from hamail.pacemaker.crmmon import parse_crm_mon
+        try:
+            status = parse_crm_mon(self.cluster.crm_mon_xml())
+        except LabError:
+            return None
+        result = predicate(status)
+        return (status if result is True else result) or None
+
+    def _promoted_now(self) -> bool:
+        """True when some Galera instance is Promoted."""
+        status = self._status_if(lambda s: True)
+        return status is not None and any(r.role == "Promoted" for r in status.instances("db-clone"))
+
     def _crm(self, argv: list[str]) -> None:
         """Run a Pacemaker command on a running node; LabError when it fails."""
         done = self.cluster.run(self.cluster.first_running(), argv, timeout=60)

@@ -23,7 +23,8 @@ from typing import Iterator
 from .drills import DRILLS, Drill, Report
 
 # Relative frequency: the quick drills most often, the whole-cluster power loss least (it takes longest).
-WEIGHTS = {"kill-service": 4, "standby": 3, "power-off": 3, "network-cut": 2, "power-loss": 1, "bmc-silent": 1}
+WEIGHTS = {"kill-service": 4, "standby": 3, "power-off": 3, "network-cut": 2, "power-loss": 1, "bmc-silent": 1,
+           "never-returns": 1}
 
 
 def choose(seed: int, index: int) -> str:
