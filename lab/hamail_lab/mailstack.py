@@ -93,6 +93,7 @@ class MailStack:
     resources = RESOURCES
     vip_resources = ("mail-vip", "db-vip")  # the resources the drills follow as they move
     exclusive_mount: str | None = None  # a mount point that must never be mounted on two nodes at once
+    directory_lookups = True  # dovecot and postfix find the mailboxes in slapd (else in a passwd-file)
 
     def __init__(self, cluster: Cluster) -> None:
         if not cluster.shared:
@@ -130,8 +131,9 @@ class MailStack:
     def prepare(self) -> None:
         """Write every service's configuration on the shared directory and initialise each node's datadir."""
         self._empty_root()
-        self._ldap()
-        self._dovecot()
+        mailboxes = self._mailboxes()
+        self._ldap(mailboxes)
+        self._dovecot(mailboxes)
         self._postfix()
         self._nginx()
         _private(self.root / "db.pw", secrets.token_urlsafe(12) + "\n")
@@ -167,8 +169,19 @@ class MailStack:
         os.chown(data, user.pw_uid, user.pw_gid)
         return self.node_path(spool), self.node_path(data)
 
-    def _ldap(self) -> None:
-        """slapd.conf, an mdb database holding the domain and its mailboxes, the monitor's bind password."""
+    def _mailboxes(self) -> dict[str, str]:
+        """{address: password} of the two mailboxes, each also in a 0600 credentials file for its users."""
+        base = self.root / "dovecot"
+        base.mkdir()
+        mailboxes = {}
+        for user, cred in ((LAB_USER, "lab.cred"), (PROBE_USER, "probe.cred")):
+            mailboxes[user] = secrets.token_urlsafe(12)
+            _private(base / cred, f"user = {user}\npassword = {mailboxes[user]}\n")
+        return mailboxes
+
+    def _ldap(self, mailboxes: dict[str, str]) -> None:
+        """slapd.conf, an mdb database holding the domain and its mailboxes (with their password hashes), the
+        bind password of the monitor and of dovecot's and postfix's lookups."""
         base = self.root / "ldap"
         (base / "db").mkdir(parents=True)
         password = secrets.token_urlsafe(12)
@@ -179,14 +192,16 @@ class MailStack:
             "include /etc/ldap/schema/inetorgperson.schema\n"
             "pidfile /run/hamail-slapd.pid\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\n\n"
             f'database mdb\nsuffix "{SUFFIX}"\nrootdn "{ADMIN_DN}"\nrootpw {hashed}\n'
-            f"directory {self.node_path(base / 'db')}\nmaxsize 10485760\n")
+            f"directory {self.node_path(base / 'db')}\nmaxsize 10485760\n"
+            # password hashes are for binding only, never for reading (the lookups bind as the root DN)
+            "access to attrs=userPassword by anonymous auth by * none\naccess to * by * read\n")
         conf.chmod(0o600)  # it holds the root DN's password hash
         entries = (f"dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: example\n\n"
                    f"dn: ou=Users,{SUFFIX}\nobjectClass: organizationalUnit\nou: Users\n")
-        for user in (LAB_USER, PROBE_USER):
+        for user, secret in mailboxes.items():
             local = user.split("@")[0]
             entries += (f"\ndn: mail={user},ou=Users,{SUFFIX}\nobjectClass: inetOrgPerson\ncn: {local}\n"
-                        f"sn: {local}\nmail: {user}\n")
+                        f"sn: {local}\nmail: {user}\nuserPassword: {_sh(['slappasswd', '-s', secret]).strip()}\n")
         # slapadd writes the database at the path in slapd.conf, which only the nodes see: give it the host's
         # path for this one run.
         host_conf = base / "slapadd.conf"
@@ -197,19 +212,34 @@ class MailStack:
             host_conf.unlink()
         _private(base / "bind.pw", password + "\n")
 
-    def _dovecot(self) -> None:
-        """dovecot.conf (IMAP, POP3 on every address, LMTP on loopback), a passwd-file with the two mailboxes."""
+    def _dovecot(self, mailboxes: dict[str, str]) -> None:
+        """dovecot.conf (IMAP, POP3 on every address, LMTP on loopback); mailboxes looked up in slapd, or in a
+        passwd-file for a stack without a directory."""
         base = self.root / "dovecot"
-        base.mkdir()
         mail = self._mail_store()
-        users = []
-        for user, cred in ((LAB_USER, "lab.cred"), (PROBE_USER, "probe.cred")):
-            password = secrets.token_urlsafe(12)
-            hashed = _sh(["doveadm", "pw", "-s", "SHA512-CRYPT", "-p", password]).strip()
-            home = f"{mail}/{user.split('@')[0]}"
-            users.append(f"{user}:{hashed}:{MAIL_UID}:{MAIL_UID}::{home}")
-            _private(base / cred, f"user = {user}\npassword = {password}\n")
-        _private(base / "users", "\n".join(users) + "\n", owner="dovecot")
+        if self.directory_lookups:
+            _private(base / "ldap.conf.ext", f"""\
+hosts = 127.0.0.1
+ldap_version = 3
+dn = {ADMIN_DN}
+dnpass = {(self.root / 'ldap' / 'bind.pw').read_text().strip()}
+base = ou=Users,{SUFFIX}
+pass_filter = (&(objectClass=inetOrgPerson)(mail=%u))
+pass_attrs = mail=user,userPassword=password
+default_pass_scheme = SSHA
+user_filter = (&(objectClass=inetOrgPerson)(mail=%u))
+user_attrs = =uid={MAIL_UID},=gid={MAIL_UID},=home={mail}/%n
+""", owner="dovecot")
+            lookups = "".join(f"{kind} {{\n  driver = ldap\n  args = {self.node_path(base / 'ldap.conf.ext')}\n}}\n"
+                              for kind in ("passdb", "userdb"))
+        else:
+            users = [f"{user}:{_sh(['doveadm', 'pw', '-s', 'SHA512-CRYPT', '-p', secret]).strip()}:"
+                     f"{MAIL_UID}:{MAIL_UID}::{mail}/{user.split('@')[0]}" for user, secret in mailboxes.items()]
+            _private(base / "users", "\n".join(users) + "\n", owner="dovecot")
+            lookups = (f"passdb {{\n  driver = passwd-file\n"
+                       f"  args = scheme=SHA512-CRYPT username_format=%u {self.node_path(base / 'users')}\n}}\n"
+                       f"userdb {{\n  driver = passwd-file\n"
+                       f"  args = username_format=%u {self.node_path(base / 'users')}\n}}\n")
         (base / "dovecot.conf").write_text(f"""\
 # ocf:hamail:dovecot's configuration in the mail lab
 base_dir = /run/hamail-dovecot
@@ -226,15 +256,7 @@ first_valid_uid = 100
 # while holding it leaves a lock no other host can prove stale, so IMAP on the node taking over hangs for
 # Dovecot's 2-minute stale timeout (seen in the power-off drill). dbox locks with fcntl, which die with the node.
 mail_location = sdbox:~/mail
-passdb {{
-  driver = passwd-file
-  args = scheme=SHA512-CRYPT username_format=%u {self.node_path(base / 'users')}
-}}
-userdb {{
-  driver = passwd-file
-  args = username_format=%u {self.node_path(base / 'users')}
-}}
-service lmtp {{
+{lookups}service lmtp {{
   inet_listener lmtp {{
     address = 127.0.0.1
     port = 24
@@ -247,6 +269,17 @@ service lmtp {{
         etc = self.root / "postfix" / "etc"
         etc.mkdir(parents=True)
         spool, data = self._queue()
+        mailboxes = ""
+        if self.directory_lookups:
+            # Only the addresses the directory knows are accepted (others are refused at RCPT, not bounced).
+            maps = etc / "ldap-mailboxes.cf"
+            _private(maps, f"server_host = ldap://127.0.0.1\nversion = 3\nsearch_base = ou=Users,{SUFFIX}\n"
+                           f"query_filter = (&(objectClass=inetOrgPerson)(mail=%s))\nresult_attribute = mail\n"
+                           f"bind = yes\nbind_dn = {ADMIN_DN}\n"
+                           f"bind_pw = {(self.root / 'ldap' / 'bind.pw').read_text().strip()}\n")
+            os.chown(maps, 0, pwd.getpwnam("postfix").pw_gid)
+            maps.chmod(0o640)  # postfix's lookup processes read it as the postfix group
+            mailboxes = f"virtual_mailbox_maps = ldap:{self.node_path(maps)}\n"
         (etc / "master.cf").write_text("smtp inet n - n - - smtpd\n"
                                        "submission inet n - n - - smtpd -o syslog_name=postfix/submission\n"
                                        + POSTFIX_INTERNAL_SERVICES)
@@ -262,7 +295,7 @@ mydomain = {DOMAIN}
 mydestination =
 mynetworks = 127.0.0.0/8 {self.cluster.subnet}.0/24
 virtual_mailbox_domains = {DOMAIN}
-virtual_transport = lmtp:inet:127.0.0.1:24
+{mailboxes}virtual_transport = lmtp:inet:127.0.0.1:24
 maillog_file = {self.node_path(self.root / 'log')}/postfix.log
 maillog_file_prefixes = {SHARED_MOUNT}
 alias_maps =

@@ -49,6 +49,7 @@ class SharedStack(MailStack):
     resources = RESOURCES
     vip_resources = ("mail-vip",)
     exclusive_mount = DATA_MOUNT
+    directory_lookups = False  # no directory in this stack: dovecot's passwd-file, postfix's domain
 
     @property
     def db_vip(self) -> str:
@@ -69,7 +70,7 @@ class SharedStack(MailStack):
     def prepare(self) -> None:
         """Write the services' configuration on the shared directory; make and fill the shared disk."""
         self._empty_root()
-        self._dovecot()
+        self._dovecot(self._mailboxes())
         self._postfix()
         self._mysql()
         _private(self.root / "db.pw", secrets.token_urlsafe(12) + "\n")

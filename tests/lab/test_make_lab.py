@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """`make lab`'s promise, as README states it: the Galera mail cluster on three nodes with STONITH through
-fence_ipmi and hamail-vbmc; a mail sent to the mail VIP is read back over IMAP; the pcs script configures the
-same cluster as the crm file; the quick drills pass with nothing lost (a service killed -9 is restarted in
-place; the node running the mail group powered off through its BMC is fenced, everything moves and the node
-rejoins); `make lab-down` leaves nothing of the lab on the host."""
+fence_ipmi and hamail-vbmc; a mail sent to the mail VIP is read back over IMAP; the mailboxes are looked up
+in slapd; the pcs script configures the same cluster as the crm file; the quick drills pass with nothing lost
+(a service killed -9 is restarted in place; the node running the mail group powered off through its BMC is
+fenced, everything moves and the node rejoins); `make lab-down` leaves nothing of the lab on the host."""
 
 from __future__ import annotations
 
@@ -14,13 +14,21 @@ from hamail_lab import Cluster
 from hamail_lab.agents import FENCE_DIR, OCF_PROVIDER_DIR
 from hamail_lab.drills import stack_ready
 from hamail_lab.fixtures import require_root
-from hamail_lab.hostsys import link_names, netns_names
+from hamail_lab.hostsys import call_in_netns, link_names, netns_names
 from hamail_lab.mailstack import RESOURCES
 from make_lab_support import CHECKOUT, live_configuration, pcs_configuration
 from make_lab_support import lab as run_lab
 
 PREFIX = "hmk"  # not make lab's own hml: a lab the user left running is never touched
 PCS_SCRIPT = CHECKOUT / "lab" / "stacks" / "galera-mail.pcs.sh"
+
+
+def rcpt(address: str, recipient: str) -> tuple[int, bytes]:
+    """The mail server's answer to RCPT TO for a recipient (smtplib)."""
+    import smtplib
+    with smtplib.SMTP(address, 25, timeout=10) as smtp:
+        smtp.mail("someone@example.org")
+        return smtp.rcpt(recipient)
 
 
 def lab(workdir: Path, *args: str, timeout: float = 420):
@@ -46,6 +54,11 @@ def test_make_lab_runs_the_mail_cluster_drills_pass_and_lab_down_leaves_the_host
                                                                                               timeout=60)),
                                 60, "the mail in the INBOX")
         assert read.returncode == 0 and "1 message(s)" in read.stdout, read.stdout + read.stderr
+        # The mailboxes are slapd's: dovecot logged in above with a password only the directory holds (the
+        # stack has no passwd-file), and postfix refuses an address the directory does not know.
+        assert not (workdir / "shared" / "dovecot" / "users").exists()
+        refused = call_in_netns(cluster.client_netns, rcpt, f"{cluster.subnet}.100", "nobody@example.test")
+        assert refused[0] == 550 and b"User unknown" in refused[1], refused
         # The pcs script builds, on an empty CIB, the configuration crm loaded into the running cluster.
         live = live_configuration(cluster, PREFIX)
         offline = pcs_configuration(cluster, PCS_SCRIPT, PREFIX)

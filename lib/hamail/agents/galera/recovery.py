@@ -458,7 +458,8 @@ def _blocking(missing: list[str], present: list[NodeReport], fenced: frozenset[s
     if unaccounted:
         seqs = ", ".join(f"{r.node}:{r.view.seq}" for r in present)
         return (tuple(missing), f"waiting for {', '.join(missing)}: the last Primary views ({seqs}) had "
-                f"{len(members)} members and {len(unaccounted)} of them are not among the reporting nodes")
+                f"{len(members)} members and {len(unaccounted)} of them {'is' if len(unaccounted) == 1 else 'are'} "
+                "not among the reporting nodes")
     return None
 
 
