@@ -355,14 +355,19 @@ maximal_backoff_time = 60s
 
     # ------------------------------------------------------------ health, as the drills judge it
     def ready(self, status) -> bool:
-        """Every Galera instance Promoted on the online nodes not in standby, every resource and the fence
-        device of every online node running, at least two nodes serving (a hamail.pacemaker ClusterStatus)."""
+        """Every Galera instance Promoted on the online nodes not in standby, and the stack in full (a
+        hamail.pacemaker ClusterStatus)."""
+        serving = self._in_full(status)
+        return bool(serving) and set(serving) <= self._promoted(status)
+
+    def _in_full(self, status) -> list[str]:
+        """The nodes serving (online, not in standby) when at least two do and every resource of the stack and
+        the fence device of every online node run settled; [] otherwise."""
         online = status.online_nodes()
         serving = [n for n in online if not status.nodes[n].standby]
         active = {r.id for r in status.resources if r.settled_active}
-        fences = {f"fence-{n}" for n in online} if len(serving) > 1 else set()
-        return (len(serving) >= 2 and set(serving) <= self._promoted(status) and set(self.resources) <= active
-                and fences <= active)
+        fences = {f"fence-{n}" for n in online}
+        return serving if len(serving) >= 2 and set(self.resources) | fences <= active else []
 
     def rejoined(self, status, node: str) -> bool:
         """True once a node that was away serves again (for Galera: its instance is Promoted)."""

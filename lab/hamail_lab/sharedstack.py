@@ -142,11 +142,7 @@ performance_schema=OFF
     # ------------------------------------------------------------ health, as the drills judge it
     def ready(self, status) -> bool:
         """Every resource of the group and the fence device of every online node running, two nodes serving."""
-        online = status.online_nodes()
-        serving = [n for n in online if not status.nodes[n].standby]
-        active = {r.id for r in status.resources if r.settled_active}
-        fences = {f"fence-{n}" for n in online} if len(serving) > 1 else set()
-        return len(serving) >= 2 and set(self.resources) <= active and fences <= active
+        return bool(self._in_full(status))
 
     def rejoined(self, status, node: str) -> bool:
         """True once a node that was away is online and out of standby (it is a failover target again)."""

@@ -54,6 +54,7 @@ CRM_MON = b"""<pacemaker-result api-version="2.25" request="crm_mon --output-as=
       <resource id="db" resource_agent="ocf:hamail:galera" role="Stopped" active="false" failed="false" nodes_running_on="0"/>
     </clone>
     <resource id="smtp" resource_agent="ocf:hamail:postfix" role="Started" active="true" failed="false" nodes_running_on="1" pending="Starting"><node name="node1" id="1" cached="true"/></resource>
+    <resource id="imap" resource_agent="ocf:hamail:dovecot" role="Starting" active="true" orphaned="false" blocked="false" managed="true" failed="false" failure_ignored="false" nodes_running_on="1"><node name="node1" id="1" cached="true"/></resource>
   </resources>
   <node_attributes>
     <node name="node1"><attribute name="galera-last-committed" value="42"/><attribute name="master-db" value="100"/></node>
@@ -76,6 +77,8 @@ def test_crm_mon_shape():
     assert instances[0].settled_active and instances[0].pending is None
     smtp = status.instances("smtp")[0]
     assert smtp.active and smtp.pending == "Starting" and not smtp.settled_active
+    imap = status.instances("imap")[0]  # how crm_mon 2.1.5 shows a start in flight
+    assert imap.active and imap.pending == "Starting" and not imap.settled_active
     assert status.node_attribute("node1", "galera-last-committed") == "42"
     assert status.node_attribute("node3", "galera-last-committed") is None
 

@@ -133,6 +133,11 @@ class ClusterStatus:
         return [r for r in self.resources if r.clone == base or r.id.split(":", 1)[0] == base]
 
 
+# Pacemaker 2.1 shows an operation in flight as the resource's role in crm_mon's XML (role="Starting");
+# the schema also allows a separate pending="..." attribute, which other versions write.
+_PENDING_ROLES = frozenset({"Starting", "Stopping", "Promoting", "Demoting", "Migrating"})
+
+
 def _bool(value: Optional[str]) -> bool:
     return (value or "").lower() == "true"
 
@@ -160,7 +165,7 @@ def parse_crm_mon(xml: bytes) -> ClusterStatus:
             id=rsc.get("id", ""), agent=rsc.get("resource_agent", ""), role=rsc.get("role", ""),
             active=_bool(rsc.get("active")), failed=_bool(rsc.get("failed")),
             nodes=tuple(n.get("name", "") for n in rsc.iterfind("node")), clone=clone,
-            pending=rsc.get("pending") or None))
+            pending=rsc.get("pending") or (rsc.get("role") if rsc.get("role") in _PENDING_ROLES else None)))
     fencing = tuple(
         FenceEvent(target=e.get("target", ""), action=e.get("action", ""), status=e.get("status", ""),
                    delegate=e.get("delegate", ""), completed=e.get("completed", ""))
