@@ -211,11 +211,7 @@ class Cluster:
         """The nodes' init processes to record: this object's where they live, else what another process (a
         BMC that booted a node, the CLI) recorded where that lives. Each process only knows the nodes it
         booted itself; writing its own view alone would put a dead pid over a node booted elsewhere."""
-        try:
-            recorded = {node: tuple(value) for node, value in
-                        json.loads((self.workdir / STATE_FILE).read_text()).get("inits", {}).items()}
-        except (OSError, ValueError):
-            recorded = {}
+        recorded = self._recorded_inits()
         merged = {}
         for node in sorted(set(recorded) | set(self._inits)):
             mine, theirs = self._inits.get(node), recorded.get(node)
@@ -225,6 +221,14 @@ class Cluster:
                 merged[node] = theirs
                 self._inits[node] = theirs  # this object now knows where that node runs
         return merged
+
+    def _recorded_inits(self) -> dict[str, tuple[int, int | None]]:
+        """The nodes' init processes as lab.json records them now (any process may have booted a node)."""
+        try:
+            return {node: tuple(value) for node, value in
+                    json.loads((self.workdir / STATE_FILE).read_text()).get("inits", {}).items()}
+        except (OSError, ValueError):
+            return {}
 
     @classmethod
     def load(cls, workdir: Path) -> "Cluster":
@@ -444,11 +448,18 @@ class Cluster:
         return self._inits[node][0]
 
     def is_running(self, node: str) -> bool:
-        """True while the node's init process is alive."""
+        """True while the node's init process is alive. When the one this object knows died, the node may have
+        been booted again by another process (a BMC's power on after a fencing): lab.json says where."""
         self._index(node)
         self._reap()
         entry = self._inits.get(node)
-        return entry is not None and hostsys.alive(*entry)
+        if entry is not None and hostsys.alive(*entry):
+            return True
+        recorded = self._recorded_inits().get(node)
+        if recorded is not None and recorded != entry and hostsys.alive(*recorded):
+            self._inits[node] = recorded
+            return True
+        return False
 
     def _reap(self) -> None:
         """Collect exit statuses of our own node launchers (no zombies)."""

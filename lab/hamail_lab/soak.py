@@ -20,7 +20,10 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from .drills import DRILLS, Drill, Report
+from .bmc import BmcNetwork
+from .cluster import Cluster
+from .drills import DRILLS, Drill, Report, stack_ready
+from .hostsys import LabError
 
 # Relative frequency: the quick drills most often, the whole-cluster power loss least (it takes longest).
 WEIGHTS = {"kill-service": 4, "standby": 3, "power-off": 3, "network-cut": 2, "power-loss": 1, "bmc-silent": 1,
@@ -83,9 +86,31 @@ def run(workdir: Path, seed: int, count: int, stack: str = "galera", timeout: fl
                   **dataclasses.asdict(report)}
         if not report.passed:
             record["logs"] = _log_tails(Drill(workdir, name), began)
+            record["healed"] = heal(workdir, timeout)
         with path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
         yield record
+        if record.get("healed", "") != "":
+            # Unattended, a lab that cannot be brought back would only collect "could not run" records.
+            raise LabError(f"the lab did not recover after drill #{index} ({record['healed']}); the soak stops "
+                           "here and resumes from the next drill once the lab runs again")
+
+
+def heal(workdir: Path, timeout: float) -> str:
+    """Bring the lab back after a failed drill, as an admin would: every BMC answering, every link up, every
+    node powered on, failed actions cleaned up; '' once the stack runs in full again, else why not."""
+    cluster = Cluster.load(workdir)
+    try:
+        bmcs = BmcNetwork(cluster)
+        for node in cluster.nodes:
+            bmcs.stop_bmc(node)
+            bmcs.start_bmc(node)
+        cluster.heal(timeout)
+        cluster.run(cluster.first_running(), ["crm_resource", "--cleanup"], timeout=60)
+        cluster.wait_for(lambda: stack_ready(cluster) or None, timeout, "the stack to run in full again")
+    except LabError as exc:
+        return str(exc)[:2000]
+    return ""
 
 
 def _timeline(record: dict, width: int = 640) -> str:

@@ -4,7 +4,7 @@ every node reaches, ocf:hamail:Filesystem by label, mysql, dovecot, postfix and 
 three nodes with fencing on; a mail round trip through the VIP; the pcs script configures the same cluster
 as the crm file; the drills' watcher sees the filesystem mounted on two nodes the moment it happens; the
 network-cut drill (the node holding the filesystem loses its link while it keeps running) passes with the
-filesystem never mounted twice and nothing lost; `make lab-down` detaches the loop device and leaves nothing."""
+filesystem never mounted twice and nothing lost; the soak's heal brings a broken lab back; `make lab-down` detaches the loop device and leaves nothing."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import threading
 import time
 from pathlib import Path
 
-from hamail_lab import Cluster, stacks
+from hamail_lab import Cluster, soak, stacks
+from hamail_lab.bmc import BmcNetwork
 from hamail_lab.drills import Invariants, placement, stack_ready
 from hamail_lab.fixtures import require_root
 from hamail_lab.hostsys import enter_netns, link_names, netns_names
@@ -82,6 +83,17 @@ def test_make_lab_shared_runs_the_stack_never_mounts_twice_and_lab_down_detaches
         drill = lab(workdir, "--stack", "shared", "--name", "network-cut", "--no-record", "drill", timeout=900)
         assert drill.returncode == 0 and "PASSED" in drill.stdout, drill.stdout + drill.stderr[-3000:]
         assert "mails accepted 0" not in drill.stdout and "acknowledged 0" not in drill.stdout, drill.stdout
+        # What an unattended soak does after a failed drill: the node running the group dead with its BMC and
+        # another node cut off leave nothing running; heal brings all of it back (BMCs, links, power, cleanup).
+        cluster = Cluster.load(workdir)
+        active = placement(cluster)["shared-fs"]
+        other = next(n for n in cluster.nodes if n != active)
+        BmcNetwork(cluster).stop_bmc(active)
+        cluster.kill_node(active)
+        cluster.cut_link(other)
+        cluster.wait_for(lambda: not stack_ready(cluster) or None, 60, "the broken lab to stop being ready")
+        assert soak.heal(workdir, 300) == ""
+        assert stack_ready(Cluster.load(workdir))
         wrong = lab(workdir, "--stack", "galera", "--name", "kill-service", "drill", timeout=60)
         assert wrong.returncode == 1 and "runs the shared stack, not galera" in wrong.stderr, wrong.stderr
     finally:
