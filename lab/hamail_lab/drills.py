@@ -205,7 +205,7 @@ class Invariants:
         last: dict[str, str] = {}
         while not self.stop_event.wait(2.0):
             try:
-                now = placement(self.cluster)
+                now = placement(self.cluster, settled=True)
             except LabError:
                 continue
             for rsc in self.stack.vip_resources:
@@ -245,10 +245,14 @@ class Invariants:
         report.moves = list(self.moves)
 
 
-def placement(cluster: Cluster) -> dict[str, str]:
-    """{resource: node} for the stack's active primitives (clone instances not included)."""
+def placement(cluster: Cluster, settled: bool = False) -> dict[str, str]:
+    """{resource: node} for the stack's active primitives (clone instances not included). ``settled``: a view
+    without a DC and quorum (a node that has just booted, before it has the cluster's status) is a LabError,
+    not "runs nowhere"."""
     from hamail.pacemaker.crmmon import parse_crm_mon
     status = parse_crm_mon(cluster.crm_mon_xml())
+    if settled and not (status.dc and status.have_quorum):
+        raise LabError("this node's view has no DC with quorum yet")
     return {r.id: r.nodes[0] for r in status.resources if r.active and r.nodes and r.clone is None}
 
 
