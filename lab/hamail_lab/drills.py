@@ -422,6 +422,7 @@ class Drill:
 
         def after(report: Report) -> None:
             report.violations += found
+            self._clear_fence_device(target)
             rejoined(report)
         return after
 
@@ -464,9 +465,7 @@ class Drill:
             if done.returncode != 0:
                 report.violations.append(f"ipmitool power on failed: {done.stderr.strip()}")
                 return
-            # Its fence device could not start while the BMC was dead (a failed start bans it): once the BMC
-            # is repaired, the admin clears that, as for any resource whose cause of failure is fixed.
-            self._crm(["crm_resource", "--cleanup", "--resource", f"fence-{target}"])
+            self._clear_fence_device(target)
             self.cluster.wait_for(lambda: rejoined(Cluster.load(self.cluster.workdir), self.stack, target) or None,
                                   self.timeout, f"{target} to serve again")
         return after
@@ -516,6 +515,12 @@ class Drill:
                 from None
 
     # ------------------------------------------------------------ helpers
+    def _clear_fence_device(self, target: str) -> None:
+        """A fence device that had to start while its BMC was dead failed its start, which bans it until the
+        failure is cleared (the soak found it: the stack never counted as whole again). Once the BMC answers,
+        the admin clears it, as for any resource whose cause of failure is fixed."""
+        self._crm(["crm_resource", "--cleanup", "--resource", f"fence-{target}"])
+
     def _status_if(self, predicate: Callable):
         """crm_mon's status when ``predicate`` holds for it, else None (also None while no node answers)."""
         from hamail.pacemaker.crmmon import parse_crm_mon
